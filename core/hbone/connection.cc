@@ -1,0 +1,173 @@
+#include "core/hbone/connection.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "core/hbone/authority.h"
+#include "core/identity/tls.h"
+
+namespace sluice::hbone {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kWriteBatch = 256 * 1024;
+}  // namespace
+
+Connection::Connection(TlsStream tls, std::unique_ptr<Session> session, identity::SpiffeId peer)
+    : tls_(std::move(tls)), session_(std::move(session)), peer_(std::move(peer)) {}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  asio::co_spawn(
+      tls_.get_executor(),
+      [self = shared_from_this()]() -> asio::awaitable<void> {
+        co_await (self->readLoop() || self->writeLoop());
+        self->close();
+      },
+      asio::detached);
+}
+
+void Connection::drain() {
+  draining_ = true;
+  session_->shutdown();
+  if (session_->activeStreams() == 0) close();
+}
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  auto keep_alive = shared_from_this();  // the close callback may drop the last owner
+  session_->fail("HBONE connection closed");
+  boost::system::error_code ignored;
+  tls_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+  tls_.lowest_layer().close(ignored);
+  if (auto callback = std::move(on_closed_)) callback();
+}
+
+asio::awaitable<void> Connection::readLoop() {
+  std::vector<uint8_t> buffer(kReadChunk);
+  for (;;) {
+    boost::system::error_code ec;
+    const size_t n = co_await tls_.async_read_some(asio::buffer(buffer),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      session_->fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+                         ? "peer closed the HBONE connection"
+                         : "HBONE connection read failed: " + ec.message());
+      co_return;
+    }
+    if (auto received = session_->receive({buffer.data(), n}); !received) {
+      // Flush the GOAWAY nghttp2 queued, then stop.
+      std::string out;
+      session_->produce(out, kWriteBatch);
+      co_await asio::async_write(tls_, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      session_->fail(received.message());
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> Connection::writeLoop() {
+  std::string out;
+  for (;;) {
+    out.clear();
+    while (session_->produce(out, kWriteBatch)) {
+      boost::system::error_code ec;
+      co_await asio::async_write(tls_, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        session_->fail("HBONE connection write failed: " + ec.message());
+        co_return;
+      }
+      out.clear();
+    }
+    if (session_->failed() || !session_->alive()) co_return;
+    if (draining_ && session_->activeStreams() == 0) co_return;
+    co_await session_->outputReady().wait();
+  }
+}
+
+Result<void> setSocketMark(tcp::socket& socket, uint32_t mark) {
+  if (mark == 0) return success();
+  if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0)
+    return makeError(std::string("SO_MARK: ") + std::strerror(errno) +
+                     " (needs CAP_NET_ADMIN)");
+  return success();
+}
+
+Result<void> setSocketMark(tcp::acceptor& acceptor, uint32_t mark) {
+  if (mark == 0) return success();
+  if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0)
+    return makeError(std::string("SO_MARK: ") + std::strerror(errno) +
+                     " (needs CAP_NET_ADMIN)");
+  return success();
+}
+
+asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
+    asio::any_io_executor ex, tcp::endpoint peer_address, std::shared_ptr<asio::ssl::context> tls,
+    std::vector<identity::SpiffeId> expected, DialOptions options) {
+  const std::string where = formatAuthority(peer_address);
+  TlsStream stream(ex, *tls);
+  auto& socket = stream.next_layer();
+  boost::system::error_code ec;
+  socket.open(peer_address.protocol(), ec);
+  if (ec) co_return makeError("HBONE dial " + where + ": socket: " + ec.message());
+  if (auto marked = setSocketMark(socket, options.socket_mark); !marked)
+    co_return makeError("HBONE dial " + where + ": " + marked.message());
+  socket.set_option(tcp::no_delay(true), ec);
+
+  asio::steady_timer deadline(ex, options.timeout);
+  auto timed_out = std::make_shared<bool>(false);
+  deadline.async_wait([&socket, timed_out](boost::system::error_code wait_ec) {
+    if (wait_ec) return;
+    *timed_out = true;
+    boost::system::error_code ignored;
+    socket.cancel(ignored);
+  });
+
+  co_await socket.async_connect(peer_address, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    deadline.cancel();
+    co_return makeError("HBONE dial " + where + ": " +
+                        (*timed_out ? std::string("timed out") : ec.message()) +
+                        " (is the peer's HBONE port reachable? maybe a NetworkPolicy blocks 15008)");
+  }
+  identity::expectPeer(stream.native_handle(), expected);
+  co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+  if (ec || *timed_out) {
+    std::string reason = identity::verificationFailure(stream.native_handle());
+    if (reason.empty()) reason = *timed_out ? "TLS handshake timed out" : ec.message();
+    co_return makeError("HBONE dial " + where + ": TLS handshake failed: " + reason);
+  }
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(stream.native_handle(), &alpn, &alpn_len);
+  if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_len) != "h2")
+    co_return makeError("HBONE dial " + where + ": peer did not negotiate ALPN h2");
+  auto peer = identity::peerIdentity(stream.native_handle());
+  if (!peer) co_return makeError("HBONE dial " + where + ": " + peer.message());
+
+  auto session = Session::create(ex, Role::kClient, options.session);
+  if (!session) co_return session.error();
+  auto connection =
+      std::make_shared<Connection>(std::move(stream), std::move(*session), std::move(*peer));
+  connection->start();
+  co_return connection;
+}
+
+}  // namespace sluice::hbone

@@ -1,0 +1,69 @@
+// Connection: drives one HBONE session over mutual TLS: a read loop feeding the session and a
+// write loop draining it, both on the connection's executor.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/hbone/session.h"
+#include "core/identity/spiffe_id.h"
+#include "core/result.h"
+
+namespace sluice::hbone {
+
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(TlsStream tls, std::unique_ptr<Session> session, identity::SpiffeId peer);
+  ~Connection();
+
+  // Runs the session until the peer or close() ends it; returns at once.
+  void start();
+  // Sends GOAWAY, then closes once open streams are done.
+  void drain();
+  // Closes now; open streams are reset.
+  void close();
+
+  Session& session() { return *session_; }
+  const identity::SpiffeId& peer() const { return peer_; }
+  bool closed() const { return closed_; }
+  // Called once when the connection has closed (pool and server bookkeeping).
+  void onClosed(std::function<void()> callback) { on_closed_ = std::move(callback); }
+
+ private:
+  boost::asio::awaitable<void> readLoop();
+  boost::asio::awaitable<void> writeLoop();
+
+  TlsStream tls_;
+  std::unique_ptr<Session> session_;
+  identity::SpiffeId peer_;
+  bool closed_ = false;
+  bool draining_ = false;
+  std::function<void()> on_closed_;
+};
+
+struct DialOptions {
+  std::chrono::milliseconds timeout{10000};  // TCP connect + TLS handshake
+  uint32_t socket_mark = 0;                  // SO_MARK, so capture never takes our own sockets
+  SessionSettings session;
+};
+
+// Opens an mTLS HBONE connection to `peer_address` whose certificate must carry one of
+// `expected` identities; the error says what to check (reachability of 15008, identity).
+boost::asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
+    boost::asio::any_io_executor ex, boost::asio::ip::tcp::endpoint peer_address,
+    std::shared_ptr<boost::asio::ssl::context> tls, std::vector<identity::SpiffeId> expected,
+    DialOptions options);
+
+// Applies SO_MARK when mark != 0; an error names the missing capability.
+Result<void> setSocketMark(boost::asio::ip::tcp::socket& socket, uint32_t mark);
+Result<void> setSocketMark(boost::asio::ip::tcp::acceptor& acceptor, uint32_t mark);
+
+}  // namespace sluice::hbone

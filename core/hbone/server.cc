@@ -1,0 +1,130 @@
+#include "core/hbone/server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/hbone/connection.h"
+#include "core/hbone/stream.h"
+#include "core/identity/tls.h"
+
+namespace sluice::hbone {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+Server::Server(asio::any_io_executor ex, tcp::acceptor acceptor, TlsProvider tls, Handler handler,
+               ServerOptions options)
+    : ex_(std::move(ex)),
+      acceptor_(std::move(acceptor)),
+      tls_(std::move(tls)),
+      handler_(std::move(handler)),
+      options_(options) {}
+
+Server::~Server() { stop(); }
+
+Result<std::unique_ptr<Server>> Server::create(asio::any_io_executor ex, tcp::endpoint listen,
+                                               TlsProvider tls, Handler handler,
+                                               ServerOptions options) {
+  tcp::acceptor acceptor(ex);
+  boost::system::error_code ec;
+  const auto fail = [&](const std::string& what) {
+    return makeError("HBONE listener " + listen.address().to_string() + ":" +
+                     std::to_string(listen.port()) + ": " + what);
+  };
+  acceptor.open(listen.protocol(), ec);
+  if (ec) return fail(ec.message());
+  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (options.reuse_port) {
+    int one = 1;
+    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  if (auto marked = setSocketMark(acceptor, options.socket_mark); !marked)
+    return fail(marked.message());
+  acceptor.bind(listen, ec);
+  if (ec) return fail("bind: " + ec.message());
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen: " + ec.message());
+  return std::unique_ptr<Server>(
+      new Server(ex, std::move(acceptor), std::move(tls), std::move(handler), options));
+}
+
+tcp::endpoint Server::localEndpoint() const {
+  boost::system::error_code ec;
+  return acceptor_.local_endpoint(ec);
+}
+
+void Server::start() { asio::co_spawn(ex_, acceptLoop(), asio::detached); }
+
+void Server::stop() {
+  *alive_ = false;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  auto connections = std::move(connections_);
+  connections_.clear();
+  for (const auto& connection : connections) connection->close();
+}
+
+asio::awaitable<void> Server::acceptLoop() {
+  auto alive = alive_;
+  while (*alive && acceptor_.is_open()) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (!*alive) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
+      spdlog::warn("HBONE accept failed: {}", ec.message());
+      continue;
+    }
+    asio::co_spawn(ex_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::serve(tcp::socket socket) {
+  auto alive = alive_;
+  boost::system::error_code ec;
+  const auto peer_address = socket.remote_endpoint(ec);
+  const auto local_address = socket.local_endpoint(ec);
+  socket.set_option(tcp::no_delay(true), ec);
+  auto tls = tls_();
+  if (!tls) co_return;  // no certificate for this listener yet: refuse by closing
+  TlsStream stream(std::move(socket), *tls);
+
+  asio::steady_timer deadline(ex_, options_.handshake_timeout);
+  deadline.async_wait([&stream](boost::system::error_code wait_ec) {
+    if (!wait_ec) {
+      boost::system::error_code ignored;
+      stream.next_layer().cancel(ignored);
+    }
+  });
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+  if (ec) {
+    std::string reason = identity::verificationFailure(stream.native_handle());
+    spdlog::info("HBONE handshake from {}:{} refused: {}", peer_address.address().to_string(),
+                 peer_address.port(), reason.empty() ? ec.message() : reason);
+    co_return;
+  }
+  auto peer = identity::peerIdentity(stream.native_handle());
+  if (!peer || !*alive) co_return;
+
+  InboundContext context{*peer, peer_address, local_address};
+  auto on_request = [this, alive, context](std::shared_ptr<Stream> request) {
+    if (!*alive) return;
+    asio::co_spawn(ex_, handler_(std::move(request), context), asio::detached);
+  };
+  auto session = Session::create(ex_, Role::kServer, options_.session, std::move(on_request));
+  if (!session) co_return;
+  auto connection = std::make_shared<Connection>(std::move(stream), std::move(*session), *peer);
+  connections_.insert(connection);
+  connection->onClosed([this, alive, weak = std::weak_ptr<Connection>(connection)] {
+    if (auto closed = weak.lock(); closed && *alive) connections_.erase(closed);
+  });
+  connection->start();
+}
+
+}  // namespace sluice::hbone

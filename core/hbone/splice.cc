@@ -1,0 +1,123 @@
+#include "core/hbone/splice.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <vector>
+
+#include "core/hbone/stream.h"
+
+namespace sluice::hbone {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;
+
+
+}  // namespace
+
+void abortSocket(tcp::socket& socket) {
+  boost::system::error_code ignored;
+  socket.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket.close(ignored);
+}
+
+asio::awaitable<SpliceResult> splice(tcp::socket& local, Stream& tunnel, ByteCounter count) {
+  SpliceResult result;
+  auto upstream = [&]() -> asio::awaitable<void> {
+    std::vector<uint8_t> buffer(kChunk);
+    for (;;) {
+      boost::system::error_code ec;
+      const size_t n = co_await local.async_read_some(asio::buffer(buffer),
+                                                      asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::eof) {
+        tunnel.closeWrite();
+        co_return;
+      }
+      if (ec) {
+        if (!tunnel.wasReset()) {
+          if (result.error.empty()) result.error = "local connection failed: " + ec.message();
+          tunnel.reset();
+        }
+        co_return;
+      }
+      co_await tunnel.write(asio::buffer(buffer.data(), n), ec);
+      if (ec) {
+        if (result.error.empty()) result.error = tunnel.resetReason();
+        abortSocket(local);
+        co_return;
+      }
+      result.to_peer += n;
+      if (count) count(n, 0);
+    }
+  };
+  auto downstream = [&]() -> asio::awaitable<void> {
+    std::vector<uint8_t> buffer(kChunk);
+    for (;;) {
+      boost::system::error_code ec;
+      const size_t n = co_await tunnel.read(asio::buffer(buffer), ec);
+      if (ec == asio::error::eof) {
+        boost::system::error_code ignored;
+        local.shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+      }
+      if (ec) {
+        if (result.error.empty()) result.error = tunnel.resetReason();
+        abortSocket(local);
+        co_return;
+      }
+      co_await asio::async_write(local, asio::buffer(buffer.data(), n),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (result.error.empty()) result.error = "local connection failed: " + ec.message();
+        tunnel.reset();
+        co_return;
+      }
+      result.from_peer += n;
+      if (count) count(0, n);
+    }
+  };
+  co_await (upstream() && downstream());
+  co_return result;
+}
+
+asio::awaitable<SpliceResult> splice(tcp::socket& local, tcp::socket& remote, ByteCounter count) {
+  SpliceResult result;
+  auto pump = [&](tcp::socket& from, tcp::socket& to, bool outward) -> asio::awaitable<void> {
+    std::vector<uint8_t> buffer(kChunk);
+    for (;;) {
+      boost::system::error_code ec;
+      const size_t n = co_await from.async_read_some(asio::buffer(buffer),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::eof) {
+        boost::system::error_code ignored;
+        to.shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+      }
+      if (!ec) {
+        co_await asio::async_write(to, asio::buffer(buffer.data(), n),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (ec) {
+        if (result.error.empty() && ec != asio::error::operation_aborted &&
+            ec != asio::error::bad_descriptor)
+          result.error = (outward ? "local" : "remote") + std::string(" connection failed: ") +
+                         ec.message();
+        abortSocket(from);
+        abortSocket(to);
+        co_return;
+      }
+      (outward ? result.to_peer : result.from_peer) += n;
+      if (count) outward ? count(n, 0) : count(0, n);
+    }
+  };
+  co_await (pump(local, remote, true) && pump(remote, local, false));
+  co_return result;
+}
+
+}  // namespace sluice::hbone

@@ -1,0 +1,93 @@
+// Stream: one HBONE tunnel, an HTTP/2 CONNECT stream seen as a byte stream.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/hbone/session.h"
+#include "core/hbone/signal.h"
+
+namespace sluice::hbone {
+
+// Flow control is end to end: received bytes are acknowledged to the peer (WINDOW_UPDATE) only
+// when read(), and write() waits while the stream's send buffer is full, so a slow reader on
+// either side slows the writer on the other instead of growing memory.
+class Stream : public std::enable_shared_from_this<Stream> {
+ public:
+  Stream(Session* session, const boost::asio::any_io_executor& ex, size_t send_buffer);
+
+  int32_t id() const { return id_; }
+  // Server: the request's :authority; client: what was asked for.
+  const std::string& authority() const { return authority_; }
+  // Server: request headers; client: response headers (lower-case names).
+  const Headers& headers() const { return headers_; }
+  std::string header(std::string_view name) const;
+
+  // Client: waits for the response. 200 opens the tunnel; anything else fails with the status.
+  boost::asio::awaitable<int> response();
+
+  // Server: answers the CONNECT. 200 opens the tunnel; another status ends the stream.
+  void respond(int status);
+
+  // Reads up to buffer's size; returns 0 with ec = eof after the peer's END_STREAM, or
+  // connection_reset when the stream was reset.
+  boost::asio::awaitable<size_t> read(boost::asio::mutable_buffer buffer,
+                                      boost::system::error_code& ec);
+  // Queues all of `data`, waiting while the send buffer is full.
+  boost::asio::awaitable<void> write(boost::asio::const_buffer data, boost::system::error_code& ec);
+  // Half-close: END_STREAM after the queued bytes.
+  void closeWrite();
+  // RST_STREAM (CANCEL unless told otherwise); both directions end.
+  void reset(uint32_t h2_error = NGHTTP2_CANCEL);
+
+  bool wasReset() const { return reset_; }
+  const std::string& resetReason() const { return reset_reason_; }
+  int status() const { return status_; }
+
+ private:
+  friend class Session;
+
+  void attach(int32_t id) { id_ = id; }
+  void detachSession() { session_ = nullptr; }
+  void onData(const uint8_t* data, size_t len);
+  void onEndStream();
+  void onClosed(uint32_t h2_error);
+  void onResponseHeaders();
+  size_t takeSendBytes(uint8_t* out, size_t max, bool& eof);
+  void wake();
+
+  Session* session_;
+  int32_t id_ = -1;
+  std::string authority_;
+  Headers headers_;
+  int status_ = 0;
+  bool response_ready_ = false;
+
+  std::deque<std::vector<uint8_t>> recv_;
+  size_t recv_front_offset_ = 0;
+  bool recv_eof_ = false;
+
+  std::deque<std::vector<uint8_t>> send_;
+  size_t send_front_offset_ = 0;
+  size_t send_bytes_ = 0;
+  size_t send_limit_;
+  bool send_eof_ = false;      // closeWrite() called
+  bool send_started_ = false;  // a data provider is attached (tunnel open)
+  bool send_deferred_ = false;
+
+  bool reset_ = false;
+  bool closed_ = false;
+  std::string reset_reason_;
+
+  Signal readable_;
+  Signal writable_;
+  Signal answered_;
+};
+
+}  // namespace sluice::hbone

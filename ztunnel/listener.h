@@ -1,0 +1,36 @@
+// TcpListener: a plain TCP accept loop handing each connection to a handler coroutine.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+
+#include "core/result.h"
+
+namespace sluice::ztunnel {
+
+class TcpListener {
+ public:
+  using Handler = std::function<boost::asio::awaitable<void>(boost::asio::ip::tcp::socket)>;
+
+  // Binds now, so a port conflict surfaces at start-up with the address in the message.
+  // reuse_port lets every worker bind the same address and the kernel spread connections.
+  static Result<std::unique_ptr<TcpListener>> create(boost::asio::any_io_executor ex,
+                                                     boost::asio::ip::tcp::endpoint listen,
+                                                     bool reuse_port, uint32_t socket_mark);
+  ~TcpListener();
+
+  void start(Handler handler);
+  void stop();
+  boost::asio::ip::tcp::endpoint localEndpoint() const;
+
+ private:
+  explicit TcpListener(boost::asio::ip::tcp::acceptor acceptor);
+  boost::asio::awaitable<void> acceptLoop(Handler handler, std::shared_ptr<bool> alive);
+
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sluice::ztunnel

@@ -1,0 +1,40 @@
+// sluice-ztunnel: the per-node tunnel daemon.
+#include <csignal>
+#include <cstdio>
+#include <spdlog/spdlog.h>
+
+#include "ztunnel/ztunnel.h"
+
+int main(int argc, char** argv) {
+  bool help = false;
+  auto options = sluice::ztunnel::parseOptions(argc, argv, help);
+  if (!options) {
+    std::fprintf(help ? stdout : stderr, "%s\n", options.message().c_str());
+    return help ? 0 : 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(options->log_level));
+  // Signals are taken synchronously by this thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto ztunnel = sluice::ztunnel::Ztunnel::create(std::move(*options));
+  if (!ztunnel) {
+    spdlog::error("sluice-ztunnel cannot start: {}", ztunnel.message());
+    return 1;
+  }
+  (*ztunnel)->start();
+  std::string outbound;
+  for (const auto& endpoint : (*ztunnel)->outboundEndpoints())
+    outbound += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  spdlog::info("sluice-ztunnel ready; workloads: {}; outbound:{}", (*ztunnel)->workloads().size(),
+               outbound.empty() ? " none" : outbound);
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("signal {}: stopping", received);
+  (*ztunnel)->stop();
+  return 0;
+}

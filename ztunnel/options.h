@@ -1,0 +1,51 @@
+// Options of the tunnel daemon, from the command line.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace sluice::ztunnel {
+
+// An outbound entry for a workload of this node, until eBPF capture supplies the original
+// destination: connections accepted on `listen` leave as the workload `ns/pod`, to
+// `destination` when given, else to the address they were accepted on.
+struct OutboundListenerSpec {
+  std::string ns;
+  std::string pod;
+  boost::asio::ip::tcp::endpoint listen;
+  std::optional<boost::asio::ip::tcp::endpoint> destination;
+};
+
+struct Options {
+  std::string node;                    // serve the meshed pods scheduled on this node
+  std::filesystem::path config_dir;    // Kubernetes-shaped YAML (file source)
+  std::filesystem::path ca_dir;        // embedded CA state (root generated on first start)
+  std::string trust_domain = "cluster.local";
+  uint16_t hbone_port = 15008;
+  uint16_t inbound_plaintext_port = 15006;
+  std::vector<OutboundListenerSpec> outbound;
+  std::optional<boost::asio::ip::tcp::endpoint> admin;      // loopback only
+  std::optional<boost::asio::ip::tcp::endpoint> metrics;
+  std::optional<boost::asio::ip::tcp::endpoint> readiness;
+  unsigned workers = 1;
+  std::string access_log = "-";        // path, "-" for stdout, "" for none
+  uint32_t socket_mark = 0;            // SO_MARK on every socket ztunnel opens
+  std::chrono::milliseconds pool_idle_timeout = std::chrono::minutes(5);
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+  std::string log_level = "info";
+};
+
+// Parses argv; the error names the flag and what it expects. `--help` yields an error whose
+// message is the usage text and sets `help`.
+Result<Options> parseOptions(int argc, char** argv, bool& help);
+std::string usage();
+
+Result<boost::asio::ip::tcp::endpoint> parseEndpoint(std::string_view text);
+
+}  // namespace sluice::ztunnel

@@ -1,0 +1,288 @@
+// The connection handlers: inbound HBONE, inbound plaintext, outbound, and dialing.
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "core/hbone/authority.h"
+#include "core/hbone/connection.h"
+#include "core/hbone/splice.h"
+#include "core/hbone/stream.h"
+#include "ztunnel/impl.h"
+#include "ztunnel/labels.h"
+
+namespace sluice::ztunnel {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+std::string endpointText(const tcp::endpoint& endpoint) { return hbone::formatAuthority(endpoint); }
+
+// One proxied connection's telemetry: Istio metrics while it runs, an access log line at the end.
+class ConnectionReport {
+ public:
+  ConnectionReport(telemetry::Metrics& metrics, telemetry::AccessLog* log,
+                   telemetry::ConnectionLabels labels, telemetry::ConnectionRecord record)
+      : metrics_(metrics.openConnection(labels)),
+        log_(log),
+        record_(std::move(record)),
+        start_(std::chrono::steady_clock::now()) {}
+
+  hbone::ByteCounter counter() {
+    return [this](uint64_t sent, uint64_t received) {
+      if (sent) metrics_->addSent(sent);
+      if (received) metrics_->addReceived(received);
+    };
+  }
+
+  void finish(const hbone::SpliceResult& result, std::string_view flags = "-") {
+    record_.bytes_sent = result.to_peer;
+    record_.bytes_received = result.from_peer;
+    finish(result.error, flags);
+  }
+  void finish(const std::string& error, std::string_view flags) {
+    record_.error = error;
+    record_.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start_);
+    metrics_->close(flags);
+    if (log_) log_->log(record_);
+  }
+
+ private:
+  std::unique_ptr<telemetry::Metrics::Connection> metrics_;
+  telemetry::AccessLog* log_;
+  telemetry::ConnectionRecord record_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::string traceparent() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char out[64];
+  std::snprintf(out, sizeof out, "00-%016llx%016llx-%016llx-00",
+                static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random() | 1));
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker,
+                                                                 const tcp::endpoint& target) {
+  tcp::socket socket(worker.io);
+  boost::system::error_code ec;
+  socket.open(target.protocol(), ec);
+  if (ec) co_return makeError("socket: " + ec.message());
+  if (auto marked = hbone::setSocketMark(socket, options.socket_mark); !marked)
+    co_return marked.error();
+  socket.set_option(tcp::no_delay(true), ec);
+  asio::steady_timer deadline(worker.io, options.connect_timeout);
+  deadline.async_wait([&socket](boost::system::error_code wait_ec) {
+    if (!wait_ec) {
+      boost::system::error_code ignored;
+      socket.cancel(ignored);
+    }
+  });
+  co_await socket.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+  if (ec) co_return makeError("connect to " + endpointText(target) + ": " + ec.message());
+  co_return std::move(socket);
+}
+
+asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialPeer(
+    Worker& worker, const hbone::PoolKey& key) {
+  auto tls = tlsContext(key.source, false);
+  if (!tls) co_return makeError("no certificate for " + key.source.str());
+  hbone::DialOptions dial_options;
+  dial_options.socket_mark = options.socket_mark;
+  dial_options.timeout = options.connect_timeout;
+  co_return co_await hbone::dial(worker.io.get_executor(), key.address, tls, {key.destination},
+                                 dial_options);
+}
+
+asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string workload,
+                                                std::shared_ptr<hbone::Stream> stream,
+                                                hbone::InboundContext context) {
+  auto snap = snapshot.load();
+  const auto slash = workload.find('/');
+  const config::Pod* local = snap->pod(workload.substr(0, slash), workload.substr(slash + 1));
+  if (local == nullptr || !snap->isMeshed(*local)) {
+    stream->respond(503);
+    co_return;
+  }
+  const auto decision =
+      decideInbound(*snap, *local, stream->header(":method"), stream->authority());
+
+  telemetry::ConnectionLabels labels;
+  labels.reporter = "destination";
+  labels.connection_security_policy = "mutual_tls";
+  labels.source_principal = context.peer.str();
+  // The client's workload comes from the forwarded header when it names a known pod.
+  const config::Pod* source = nullptr;
+  if (auto forwarded = stream->header("forwarded"); forwarded.rfind("for=", 0) == 0) {
+    std::string address = forwarded.substr(4);
+    std::erase(address, '"');
+    boost::system::error_code ec;
+    if (auto ip = asio::ip::make_address(address, ec); !ec) source = snap->podByIp(ip);
+  }
+  if (source && identityOf(*source, options.trust_domain) == context.peer)
+    setSource(labels, *source, context.peer.str());
+  setDestination(labels, *local, identityOf(*local, options.trust_domain).str());
+
+  telemetry::ConnectionRecord record;
+  record.direction = "inbound";
+  record.src = endpointText(context.peer_address);
+  record.dst = stream->authority();
+  record.src_identity = context.peer.str();
+  record.dst_identity = labels.destination_principal;
+  record.src_workload = source ? source->meta.ns + "/" + source->meta.name : "";
+  record.dst_workload = workload;
+
+  if (decision.status != 200) {
+    stream->respond(decision.status);
+    spdlog::info("HBONE from {} ({}) refused with {}: {}", record.src, record.src_identity,
+                 decision.status, decision.reason);
+    ConnectionReport report(metrics, access_log.get(), labels, record);
+    report.finish(decision.reason, "DENY");
+    co_return;
+  }
+  ConnectionReport report(metrics, access_log.get(), labels, record);
+  auto upstream = co_await connectDirect(worker, decision.target);
+  if (!upstream) {
+    stream->respond(503);
+    report.finish(upstream.message(), "UF");
+    co_return;
+  }
+  stream->respond(200);
+  auto result = co_await hbone::splice(*upstream, *stream, report.counter());
+  report.finish(result);
+}
+
+asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker, std::string workload,
+                                                    tcp::socket socket) {
+  auto snap = snapshot.load();
+  const auto slash = workload.find('/');
+  const config::Pod* local = snap->pod(workload.substr(0, slash), workload.substr(slash + 1));
+  boost::system::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  // Without capture the listener's own address is the destination; with sk_lookup the
+  // accepted socket's local address is the original destination, so the same code serves both.
+  auto destination = socket.local_endpoint(ec);
+  if (local == nullptr || ec) {
+    hbone::abortSocket(socket);
+    co_return;
+  }
+  telemetry::ConnectionLabels labels;
+  labels.reporter = "destination";
+  labels.connection_security_policy = "none";
+  if (const auto* source = snap->podByIp(peer.address())) setSource(labels, *source, "");
+  setDestination(labels, *local, "");
+  telemetry::ConnectionRecord record;
+  record.direction = "inbound";
+  record.src = endpointText(peer);
+  record.dst = endpointText(destination);
+  record.dst_workload = workload;
+  ConnectionReport report(metrics, access_log.get(), labels, record);
+
+  if (!plaintextAllowed(*snap, *local, destination.port())) {
+    hbone::abortSocket(socket);
+    report.finish("plaintext refused: PeerAuthentication STRICT for " + workload + " port " +
+                      std::to_string(destination.port()),
+                  "DENY");
+    co_return;
+  }
+  auto upstream = co_await connectDirect(worker, destination);
+  if (!upstream) {
+    hbone::abortSocket(socket);
+    report.finish(upstream.message(), "UF");
+    co_return;
+  }
+  auto result = co_await hbone::splice(socket, *upstream, report.counter());
+  report.finish(result);
+}
+
+asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker, OutboundListenerSpec spec,
+                                                   tcp::socket socket) {
+  auto snap = snapshot.load();
+  boost::system::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  const auto destination = spec.destination ? *spec.destination : socket.local_endpoint(ec);
+  const config::Pod* source = snap->pod(spec.ns, spec.pod);
+  if (source == nullptr || !snap->isMeshed(*source)) {
+    spdlog::warn("outbound from {}/{}: not a meshed workload in the configuration; refused",
+                 spec.ns, spec.pod);
+    hbone::abortSocket(socket);
+    co_return;
+  }
+  const auto source_id = identityOf(*source, options.trust_domain);
+  const auto route = routeOutbound(*snap, routing, destination, worker.pick++);
+
+  telemetry::ConnectionLabels labels;
+  labels.reporter = "source";
+  setSource(labels, *source, source_id.str());
+  if (route.service) setDestinationService(labels, *route.service);
+  if (route.pod) setDestination(labels, *route.pod,
+                                route.kind == OutboundKind::kHbone ? route.peer_identity.str() : "");
+  labels.connection_security_policy = route.kind == OutboundKind::kHbone ? "mutual_tls" : "none";
+  telemetry::ConnectionRecord record;
+  record.direction = "outbound";
+  record.src = source->ips.empty() ? endpointText(peer) : source->ips.front().to_string();
+  record.dst = endpointText(route.target);
+  record.src_identity = source_id.str();
+  record.src_workload = spec.ns + "/" + spec.pod;
+  if (route.pod) record.dst_workload = route.pod->meta.ns + "/" + route.pod->meta.name;
+  if (route.kind == OutboundKind::kHbone) record.dst_identity = route.peer_identity.str();
+  ConnectionReport report(metrics, access_log.get(), labels, record);
+
+  switch (route.kind) {
+    case OutboundKind::kNoEndpoint: {
+      hbone::abortSocket(socket);
+      report.finish(route.reason, "UH");
+      co_return;
+    }
+    case OutboundKind::kPassthrough: {
+      auto upstream = co_await connectDirect(worker, route.target);
+      if (!upstream) {
+        hbone::abortSocket(socket);
+        report.finish(upstream.message(), "UF");
+        co_return;
+      }
+      auto result = co_await hbone::splice(socket, *upstream, report.counter());
+      report.finish(result);
+      co_return;
+    }
+    case OutboundKind::kHbone:
+      break;
+  }
+  hbone::Headers headers;
+  if (!source->ips.empty())
+    headers.emplace_back("forwarded", "for=\"" + source->ips.front().to_string() + "\"");
+  headers.emplace_back("baggage", "k8s.namespace.name=" + source->meta.ns +
+                                      ",k8s.pod.name=" + source->meta.name +
+                                      ",service.name=" + labels.source_canonical_service +
+                                      ",service.version=" + labels.source_canonical_revision);
+  headers.emplace_back("traceparent", traceparent());
+  const hbone::PoolKey key{source_id, route.peer_identity, route.hbone_address};
+  auto stream = co_await worker.pool->open(key, hbone::formatAuthority(route.target), headers);
+  if (!stream) {
+    hbone::abortSocket(socket);
+    report.finish(stream.message(), "UF");
+    co_return;
+  }
+  const int status = co_await (*stream)->response();
+  if (status != 200) {
+    (*stream)->reset();
+    hbone::abortSocket(socket);
+    report.finish("peer answered HBONE CONNECT with " +
+                      (status ? std::to_string(status) : std::string("a reset")),
+                  status == 401 ? "DENY" : "UF");
+    co_return;
+  }
+  auto result = co_await hbone::splice(socket, **stream, report.counter());
+  report.finish(result);
+}
+
+}  // namespace sluice::ztunnel

@@ -1,0 +1,120 @@
+#include "ztunnel/routing.h"
+
+#include <algorithm>
+
+#include "core/hbone/authority.h"
+
+namespace sluice::ztunnel {
+
+namespace ip = boost::asio::ip;
+
+identity::SpiffeId identityOf(const config::Pod& pod, std::string_view trust_domain) {
+  auto id = identity::SpiffeId::forWorkload(trust_domain, pod.meta.ns, pod.service_account);
+  return id ? *id : identity::SpiffeId{};
+}
+
+namespace {
+
+std::optional<ip::address> addressOfFamily(const config::Pod& pod, bool v6) {
+  for (const auto& address : pod.ips)
+    if (address.is_v6() == v6) return address;
+  return std::nullopt;
+}
+
+std::optional<uint16_t> targetPort(const config::ServicePort& port, const config::Pod& pod) {
+  if (const auto* number = std::get_if<uint16_t>(&port.target_port))
+    return *number != 0 ? *number : port.port;
+  const auto& name = std::get<std::string>(port.target_port);
+  auto it = pod.named_ports.find(name);
+  if (it == pod.named_ports.end()) return std::nullopt;
+  return it->second;
+}
+
+void toWorkload(OutboundRoute& route, const config::Snapshot& snapshot,
+                const RoutingContext& context, const config::Pod& pod, ip::tcp::endpoint target) {
+  route.pod = &pod;
+  route.target = target;
+  if (!snapshot.isMeshed(pod)) {
+    route.kind = OutboundKind::kPassthrough;
+    return;
+  }
+  route.kind = OutboundKind::kHbone;
+  route.hbone_address = ip::tcp::endpoint(target.address(), context.hbone_port);
+  route.peer_identity = identityOf(pod, context.trust_domain);
+}
+
+}  // namespace
+
+OutboundRoute routeOutbound(const config::Snapshot& snapshot, const RoutingContext& context,
+                            const ip::tcp::endpoint& original_destination, uint64_t pick) {
+  OutboundRoute route;
+  route.target = original_destination;
+  if (const auto* service = snapshot.serviceByVip(original_destination.address())) {
+    route.service = service;
+    const auto it = std::find_if(service->ports.begin(), service->ports.end(), [&](const auto& p) {
+      return p.port == original_destination.port() && p.protocol == "TCP";
+    });
+    if (it == service->ports.end()) {
+      route.kind = OutboundKind::kNoEndpoint;
+      route.reason = "service " + service->meta.ns + "/" + service->meta.name +
+                     " has no TCP port " + std::to_string(original_destination.port());
+      return route;
+    }
+    struct Candidate {
+      const config::Pod* pod;
+      ip::tcp::endpoint endpoint;
+    };
+    std::vector<Candidate> candidates;
+    for (const auto* pod : snapshot.endpoints(*service)) {
+      auto address = addressOfFamily(*pod, original_destination.address().is_v6());
+      auto port = targetPort(*it, *pod);
+      if (address && port) candidates.push_back({pod, ip::tcp::endpoint(*address, *port)});
+    }
+    if (candidates.empty()) {
+      route.kind = OutboundKind::kNoEndpoint;
+      route.reason = "service " + service->meta.ns + "/" + service->meta.name +
+                     " has no ready endpoint for port " + std::to_string(it->port);
+      return route;
+    }
+    const auto& chosen = candidates[pick % candidates.size()];
+    toWorkload(route, snapshot, context, *chosen.pod, chosen.endpoint);
+    return route;
+  }
+  if (const auto* pod = snapshot.podByIp(original_destination.address()))
+    toWorkload(route, snapshot, context, *pod, original_destination);
+  return route;
+}
+
+InboundDecision decideInbound(const config::Snapshot& snapshot, const config::Pod& local,
+                              std::string_view method, std::string_view authority) {
+  InboundDecision decision;
+  if (method != "CONNECT") {
+    decision.status = 400;
+    decision.reason = "HBONE expects CONNECT, got " + std::string(method);
+    return decision;
+  }
+  auto target = hbone::parseAuthority(authority);
+  if (!target) {
+    decision.status = 400;
+    decision.reason = "bad :authority '" + std::string(authority) + "': " + target.message();
+    return decision;
+  }
+  const bool local_address = std::find(local.ips.begin(), local.ips.end(),
+                                       target->address()) != local.ips.end();
+  if (!local_address) {
+    decision.status = 400;
+    decision.reason = "authority " + std::string(authority) + " is not workload " +
+                      local.meta.ns + "/" + local.meta.name + " served by this listener";
+    return decision;
+  }
+  decision.pod = snapshot.podByIp(target->address());
+  if (decision.pod == nullptr) decision.pod = &local;
+  decision.target = *target;
+  return decision;
+}
+
+bool plaintextAllowed(const config::Snapshot& snapshot, const config::Pod& local, uint16_t port) {
+  return snapshot.effectiveMtls(local, port) != config::MtlsMode::kStrict;
+}
+
+}  // namespace sluice::ztunnel

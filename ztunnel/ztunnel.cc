@@ -1,0 +1,383 @@
+#include "ztunnel/ztunnel.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <future>
+#include <mutex>
+#include <set>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "core/admin/http_server.h"
+#include "core/config/file_source.h"
+#include "core/config/snapshot.h"
+#include "core/hbone/connection.h"
+#include "core/hbone/pool.h"
+#include "core/hbone/server.h"
+#include "core/identity/ca.h"
+#include "core/identity/certificate_manager.h"
+#include "core/identity/tls.h"
+#include "core/telemetry/access_log.h"
+#include "core/telemetry/metrics.h"
+#include "ztunnel/impl.h"
+
+namespace sluice::ztunnel {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// ---------------------------------------------------------------------------------------------
+// TLS contexts per identity, rebuilt when the certificate manager rotates a certificate.
+
+std::shared_ptr<asio::ssl::context> Ztunnel::Impl::tlsContext(const identity::SpiffeId& id,
+                                                              bool server) {
+  auto cert = certs->get(id);
+  if (!cert) {
+    spdlog::error("no certificate for {}: {}", id.str(), cert.message());
+    return nullptr;
+  }
+  std::lock_guard lock(tls_mutex);
+  auto& entry = tls_cache[id];
+  if (entry.certificate != *cert) {
+    auto server_ctx = identity::serverContext(**cert);
+    auto client_ctx = identity::clientContext(**cert);
+    if (!server_ctx || !client_ctx) {
+      spdlog::error("TLS context for {}: {}", id.str(),
+                    !server_ctx ? server_ctx.message() : client_ctx.message());
+      return nullptr;
+    }
+    entry.certificate = *cert;
+    entry.server = std::make_shared<asio::ssl::context>(server_ctx->release());
+    entry.client = std::make_shared<asio::ssl::context>(client_ctx->release());
+  }
+  return server ? entry.server : entry.client;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload listeners, per worker.
+
+void Ztunnel::Impl::reconcile(Worker& worker, const config::Snapshot& snap) {
+  std::map<std::string, const config::Pod*> desired;
+  for (const auto* pod : snap.podsOnNode(options.node))
+    if (snap.isMeshed(*pod) && !pod->ips.empty()) desired[pod->meta.ns + "/" + pod->meta.name] = pod;
+
+  for (auto it = worker.workloads.begin(); it != worker.workloads.end();) {
+    auto want = desired.find(it->first);
+    if (want == desired.end() || want->second->ips != it->second.ips) {
+      if (worker.index == 0) spdlog::info("workload {} no longer served", it->first);
+      it = worker.workloads.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [key, pod] : desired) {
+    if (worker.workloads.count(key)) continue;
+    WorkloadListeners listeners;
+    listeners.ips = pod->ips;
+    const auto id = identityOf(*pod, options.trust_domain);
+    for (const auto& ip : pod->ips) {
+      hbone::ServerOptions server_options;
+      server_options.socket_mark = options.socket_mark;
+      server_options.reuse_port = true;
+      auto server = hbone::Server::create(
+          worker.io.get_executor(), tcp::endpoint(ip, options.hbone_port),
+          [this, id] { return tlsContext(id, true); },
+          [this, &worker, key](std::shared_ptr<hbone::Stream> stream,
+                               hbone::InboundContext context) {
+            return serveHbone(worker, key, std::move(stream), std::move(context));
+          },
+          server_options);
+      if (!server) {
+        spdlog::error("workload {}: {}", key, server.message());
+        continue;
+      }
+      (*server)->start();
+      listeners.hbone.push_back(std::move(*server));
+      auto plaintext = TcpListener::create(worker.io.get_executor(),
+                                           tcp::endpoint(ip, options.inbound_plaintext_port), true,
+                                           options.socket_mark);
+      if (!plaintext) {
+        spdlog::error("workload {}: {}", key, plaintext.message());
+        continue;
+      }
+      (*plaintext)->start([this, &worker, key](tcp::socket socket) {
+        return servePlaintext(worker, key, std::move(socket));
+      });
+      listeners.plaintext.push_back(std::move(*plaintext));
+    }
+    if (worker.index == 0)
+      spdlog::info("serving workload {} as {} on {} address(es)", key, id.str(), pod->ips.size());
+    worker.workloads.emplace(key, std::move(listeners));
+  }
+}
+
+void Ztunnel::Impl::onSnapshot(std::shared_ptr<const config::Snapshot> snap) {
+  snapshot.store(snap);
+  // Issue certificates up front so the first connection does not wait for signing.
+  for (const auto* pod : snap->podsOnNode(options.node))
+    if (snap->isMeshed(*pod)) (void)certs->get(identityOf(*pod, options.trust_domain));
+  for (auto& worker : workers)
+    asio::post(worker->io, [this, w = worker.get(), snap] { reconcile(*w, *snap); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle.
+
+Ztunnel::Ztunnel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Ztunnel::~Ztunnel() { stop(); }
+
+Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
+  auto impl = std::make_unique<Impl>();
+  Impl& z = *impl;
+  z.options = std::move(options);
+  z.routing.trust_domain = z.options.trust_domain;
+  z.routing.hbone_port = z.options.hbone_port;
+
+  auto ca = identity::CertificateAuthority::loadOrCreate(z.options.ca_dir, z.options.trust_domain);
+  if (!ca) return makeError("CA in " + z.options.ca_dir.string() + ": " + ca.message());
+  z.ca.emplace(std::move(*ca));
+  z.certs = std::make_unique<identity::CertificateManager>(
+      z.control.get_executor(), [&z](const identity::SpiffeId& id) { return z.ca->issue(id); });
+
+  auto log = telemetry::AccessLog::create(z.options.access_log);
+  if (!log) return makeError("access log: " + log.message());
+  z.access_log = std::move(*log);
+
+  for (unsigned i = 0; i < z.options.workers; ++i) {
+    auto worker = std::make_unique<Worker>();
+    worker->index = i;
+    hbone::PoolOptions pool_options;
+    pool_options.idle_timeout = z.options.pool_idle_timeout;
+    Worker* w = worker.get();
+    worker->pool = std::make_unique<hbone::Pool>(
+        worker->io.get_executor(),
+        [&z, w](const hbone::PoolKey& key) { return z.dialPeer(*w, key); }, pool_options);
+    z.workers.push_back(std::move(worker));
+  }
+
+  auto source = config::FileSource::create(
+      z.control.get_executor(), z.options.config_dir,
+      [&z](std::shared_ptr<const config::Snapshot> snap) { z.onSnapshot(std::move(snap)); });
+  if (!source) return makeError("configuration: " + source.message());
+  z.source = std::move(*source);
+  // The first snapshot is applied synchronously: listeners exist (or failed loudly) on return.
+  z.snapshot.store(z.source->current());
+  for (auto& worker : z.workers) z.reconcile(*worker, *z.source->current());
+
+  // Outbound listeners: the first worker binds (port 0 resolves), the others join its port.
+  for (const auto& spec : z.options.outbound) {
+    tcp::endpoint listen = spec.listen;
+    for (auto& worker : z.workers) {
+      auto listener = TcpListener::create(worker->io.get_executor(), listen, true,
+                                          z.options.socket_mark);
+      if (!listener) return makeError("outbound for " + spec.ns + "/" + spec.pod + ": " +
+                                      listener.message());
+      listen = (*listener)->localEndpoint();
+      worker->outbound.push_back(std::move(*listener));
+    }
+    z.outbound_endpoints.push_back(listen);
+  }
+
+  if (auto served = z.startAdmin(); !served) return served.error();
+  return std::unique_ptr<Ztunnel>(new Ztunnel(std::move(impl)));
+}
+
+void Ztunnel::start() {
+  Impl& z = *impl_;
+  for (auto& worker : z.workers) {
+    for (size_t i = 0; i < worker->outbound.size(); ++i) {
+      const auto& spec = z.options.outbound[i];
+      worker->outbound[i]->start([&z, w = worker.get(), spec](tcp::socket socket) {
+        return z.serveOutbound(*w, spec, std::move(socket));
+      });
+    }
+    worker->guard.emplace(worker->io.get_executor());
+    worker->thread = std::thread([w = worker.get()] { w->io.run(); });
+  }
+  z.control_guard.emplace(z.control.get_executor());
+  z.control_thread = std::thread([&z] { z.control.run(); });
+  z.ready = true;
+}
+
+void Ztunnel::stop() {
+  Impl& z = *impl_;
+  if (z.stopped.exchange(true)) return;
+  z.ready = false;
+  auto stop_on = [](asio::io_context& io, std::function<void()> fn) {
+    std::promise<void> done;
+    asio::post(io, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  };
+  const bool running = z.control_thread.joinable();
+  for (auto& worker : z.workers) {
+    auto shutdown = [w = worker.get()] {
+      for (auto& listener : w->outbound) listener->stop();
+      w->workloads.clear();
+      w->pool->closeAll();
+    };
+    if (worker->thread.joinable()) {
+      stop_on(worker->io, shutdown);
+      worker->guard.reset();
+      worker->io.stop();
+      worker->thread.join();
+    } else {
+      shutdown();
+    }
+  }
+  if (running) {
+    stop_on(z.control, [&z] {
+      if (z.admin) z.admin->stop();
+      if (z.metrics_server) z.metrics_server->stop();
+      if (z.readiness_server) z.readiness_server->stop();
+      z.source.reset();
+    });
+    z.control_guard.reset();
+    z.control.stop();
+    z.control_thread.join();
+  }
+  z.admin.reset();
+  z.metrics_server.reset();
+  z.readiness_server.reset();
+  z.source.reset();
+  for (auto& worker : z.workers) {
+    worker->outbound.clear();
+    worker->pool.reset();
+  }
+}
+
+std::shared_ptr<const config::Snapshot> Ztunnel::snapshot() const {
+  return impl_->snapshot.load();
+}
+
+telemetry::Metrics& Ztunnel::metrics() { return impl_->metrics; }
+
+std::vector<tcp::endpoint> Ztunnel::outboundEndpoints() const {
+  return impl_->outbound_endpoints;
+}
+
+std::optional<tcp::endpoint> Ztunnel::adminEndpoint() const {
+  if (!impl_->admin) return std::nullopt;
+  return impl_->admin->localEndpoint();
+}
+std::optional<tcp::endpoint> Ztunnel::metricsEndpoint() const {
+  if (!impl_->metrics_server) return std::nullopt;
+  return impl_->metrics_server->localEndpoint();
+}
+std::optional<tcp::endpoint> Ztunnel::readinessEndpoint() const {
+  if (!impl_->readiness_server) return std::nullopt;
+  return impl_->readiness_server->localEndpoint();
+}
+
+size_t Ztunnel::pooledConnections() const {
+  size_t total = 0;
+  for (auto& worker : impl_->workers) {
+    if (!worker->thread.joinable()) {
+      total += worker->pool->connectionCount();
+      continue;
+    }
+    std::promise<size_t> count;
+    asio::post(worker->io, [&] { count.set_value(worker->pool->connectionCount()); });
+    total += count.get_future().get();
+  }
+  return total;
+}
+
+std::vector<std::string> Ztunnel::workloads() const {
+  std::vector<std::string> out;
+  auto& worker = *impl_->workers.front();
+  auto collect = [&] {
+    for (const auto& [key, listeners] : worker.workloads) out.push_back(key);
+  };
+  if (!worker.thread.joinable()) {
+    collect();
+    return out;
+  }
+  std::promise<void> done;
+  asio::post(worker.io, [&] {
+    collect();
+    done.set_value();
+  });
+  done.get_future().wait();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin, metrics and readiness.
+
+Result<void> Ztunnel::Impl::startAdmin() {
+  auto ready_route = admin::HttpServer::Route{
+      "/healthz/ready", "text/plain", [this](std::string_view) -> std::pair<unsigned, std::string> {
+        if (ready) return {200, "ready\n"};
+        return {503, "not ready\n"};
+      }};
+  auto metrics_route = admin::HttpServer::Route{
+      "/metrics", "text/plain; version=0.0.4",
+      [this](std::string_view) -> std::pair<unsigned, std::string> {
+        return {200, metrics.serialize()};
+      }};
+  auto stats_route = metrics_route;
+  stats_route.path = "/stats/prometheus";
+  auto dump_route = admin::HttpServer::Route{
+      "/config_dump", "application/json",
+      [this](std::string_view) -> std::pair<unsigned, std::string> { return {200, configDump()}; }};
+
+  auto serve = [this](const std::optional<tcp::endpoint>& where,
+                      std::vector<admin::HttpServer::Route> routes, const char* what,
+                      std::unique_ptr<admin::HttpServer>& out) -> Result<void> {
+    if (!where) return success();
+    auto server = admin::HttpServer::create(control.get_executor(), *where, std::move(routes));
+    if (!server) return makeError(std::string(what) + ": " + server.message());
+    out = std::move(*server);
+    out->start();
+    return success();
+  };
+  if (auto r = serve(options.admin, {dump_route, metrics_route, stats_route, ready_route},
+                     "admin", admin);
+      !r)
+    return r;
+  if (auto r = serve(options.metrics, {metrics_route, stats_route}, "metrics", metrics_server); !r)
+    return r;
+  return serve(options.readiness, {ready_route}, "readiness", readiness_server);
+}
+
+std::string Ztunnel::Impl::configDump() {
+  namespace json = boost::json;
+  json::object dump;
+  dump["node"] = options.node;
+  dump["trust_domain"] = options.trust_domain;
+  auto snap = snapshot.load();
+  json::array workloads;
+  json::array certificates;
+  if (snap) {
+    dump["config"] = json::parse(snap->toJson());
+    for (const auto* pod : snap->podsOnNode(options.node)) {
+      if (!snap->isMeshed(*pod)) continue;
+      const auto id = identityOf(*pod, options.trust_domain);
+      json::array ips;
+      for (const auto& ip : pod->ips) ips.push_back(json::string(ip.to_string()));
+      workloads.push_back(json::object{{"namespace", pod->meta.ns},
+                                       {"name", pod->meta.name},
+                                       {"identity", id.str()},
+                                       {"ips", std::move(ips)}});
+      if (auto cert = certs->get(id)) {
+        const auto expires = std::chrono::system_clock::to_time_t((*cert)->not_after);
+        char when[32];
+        std::strftime(when, sizeof when, "%FT%TZ", std::gmtime(&expires));
+        certificates.push_back(json::object{{"identity", id.str()}, {"not_after", when}});
+      }
+    }
+  }
+  dump["workloads"] = std::move(workloads);
+  dump["certificates"] = std::move(certificates);
+  return json::serialize(dump);
+}
+
+}  // namespace sluice::ztunnel
