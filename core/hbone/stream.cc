@@ -35,9 +35,9 @@ void Stream::respond(int status) {
     nghttp2_submit_response(session_->h2_, id_, &status_nv, 1, &provider);
     send_started_ = true;
   } else {
+    // END_STREAM with the status; the client resets its half (a RST queued here could
+    // overtake the HEADERS and lose the status).
     nghttp2_submit_response(session_->h2_, id_, &status_nv, 1, nullptr);
-    // The tunnel is refused: stop the client's upload too.
-    nghttp2_submit_rst_stream(session_->h2_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
   }
   session_->wantWrite();
 }

@@ -1,0 +1,183 @@
+// HTTP/2 CONNECT semantics between a client and a server Session joined in memory (no TLS):
+// the protocol behaviour, isolated from sockets.
+#include "core/hbone/session.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "core/hbone/stream.h"
+#include "support/async_test.h"
+
+namespace sluice::hbone {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+
+// Moves bytes between two sessions until both are quiet, then waits for either to have output.
+asio::awaitable<void> pump(Session& a, Session& b, bool& stop) {
+  while (!stop) {
+    bool moved = false;
+    for (auto [from, to] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+      std::string out;
+      if (from->produce(out, 1 << 20)) {
+        moved = true;
+        auto r = to->receive({reinterpret_cast<const uint8_t*>(out.data()), out.size()});
+        if (!r) co_return;
+      }
+    }
+    if (!moved) co_await (a.outputReady().wait() || b.outputReady().wait());
+  }
+}
+
+struct Pair {
+  asio::io_context io;
+  std::unique_ptr<Session> client;
+  std::unique_ptr<Session> server;
+  std::vector<std::shared_ptr<Stream>> requests;
+  bool stop = false;
+
+  explicit Pair(SessionSettings settings = {}) {
+    client = Session::create(io.get_executor(), Role::kClient, settings).value();
+    server = Session::create(io.get_executor(), Role::kServer, settings,
+                             [this](std::shared_ptr<Stream> s) { requests.push_back(s); })
+                 .value();
+    asio::co_spawn(io, pump(*client, *server, stop), asio::detached);
+  }
+  ~Pair() {
+    stop = true;
+    client->outputReady().notify();
+    io.run_for(std::chrono::milliseconds(100));
+  }
+  asio::awaitable<std::shared_ptr<Stream>> nextRequest() {
+    co_await testing::eventually([this] { return !requests.empty(); }, std::chrono::seconds(5));
+    auto s = requests.front();
+    requests.erase(requests.begin());
+    co_return s;
+  }
+};
+
+asio::awaitable<std::string> readAll(Stream& stream, boost::system::error_code& ec) {
+  std::string all;
+  char buf[4096];
+  for (;;) {
+    size_t n = co_await stream.read(asio::buffer(buf), ec);
+    if (ec) break;
+    all.append(buf, n);
+  }
+  co_return all;
+}
+
+TEST(HboneSession, ConnectCarriesAuthorityAndHeadersAndOpensTunnelOn200) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->connect("198.18.0.2:8080", {{"forwarded", "for=\"198.18.0.1\""}});
+    EXPECT_TRUE(client) << client.message();
+    auto server = co_await p.nextRequest();
+    EXPECT_EQ(server->authority(), "198.18.0.2:8080");
+    EXPECT_EQ(server->header(":method"), "CONNECT");
+    EXPECT_EQ(server->header("forwarded"), "for=\"198.18.0.1\"");
+    server->respond(200);
+    EXPECT_EQ(co_await (*client)->response(), 200);
+
+    boost::system::error_code ec;
+    co_await (*client)->write(asio::buffer(std::string("ping")), ec);
+    (*client)->closeWrite();
+    EXPECT_EQ(co_await readAll(*server, ec), "ping");
+    EXPECT_EQ(ec, asio::error::eof) << "half-close arrives as end of stream";
+    co_await server->write(asio::buffer(std::string("pong")), ec);
+    EXPECT_FALSE(ec) << "the other direction stays open after a half-close";
+    server->closeWrite();
+    EXPECT_EQ(co_await readAll(**client, ec), "pong");
+    EXPECT_EQ(ec, asio::error::eof);
+  });
+}
+
+TEST(HboneSession, NonOkStatusRefusesTheTunnel) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->connect("198.18.0.2:8080", {});
+    auto server = co_await p.nextRequest();
+    server->respond(503);
+    EXPECT_EQ(co_await (*client)->response(), 503);
+    boost::system::error_code ec;
+    co_await readAll(**client, ec);
+    EXPECT_TRUE(ec) << "no tunnel after a refusal";
+  });
+}
+
+TEST(HboneSession, ResetReachesThePeer) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->connect("198.18.0.2:8080", {});
+    auto server = co_await p.nextRequest();
+    server->respond(200);
+    co_await (*client)->response();
+    (*client)->reset();
+    boost::system::error_code ec;
+    co_await readAll(*server, ec);
+    EXPECT_EQ(ec, asio::error::connection_reset);
+    EXPECT_TRUE(server->wasReset());
+  });
+}
+
+TEST(HboneSession, SlowReaderStopsTheWriterAtTheWindow) {
+  SessionSettings settings;
+  settings.stream_window = 64 * 1024;
+  settings.stream_send_buffer = 16 * 1024;
+  Pair p(settings);
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->connect("198.18.0.2:8080", {});
+    auto server = co_await p.nextRequest();
+    server->respond(200);
+    co_await (*client)->response();
+    // Given a server that reads nothing, when the client writes 1 MiB,
+    // then the write stalls after about window + send buffer bytes.
+    size_t written = 0;
+    bool writer_done = false;
+    asio::co_spawn(p.io, [&]() -> asio::awaitable<void> {
+      std::string chunk(4096, 'x');
+      boost::system::error_code ec;
+      while (written < (1u << 20) && !ec) {
+        co_await (*client)->write(asio::buffer(chunk), ec);
+        if (!ec) written += chunk.size();
+      }
+      writer_done = true;
+    }, asio::detached);
+    const bool stalled = co_await testing::eventually(
+        [&] { return written >= 64 * 1024; }, std::chrono::seconds(5));
+    EXPECT_TRUE(stalled);
+    // Let the pump settle, then check that no more has gone.
+    const size_t at_stall = written;
+    for (int i = 0; i < 20; ++i) co_await asio::post(p.io, asio::use_awaitable);
+    EXPECT_EQ(written, at_stall);
+    EXPECT_LE(written, 64 * 1024 + 16 * 1024 + 2 * 4096);
+    EXPECT_FALSE(writer_done);
+    // When the server reads, the writer resumes and everything arrives.
+    size_t received = 0;
+    std::vector<char> buf(65536);
+    boost::system::error_code ec;
+    while (received < (1u << 20)) {
+      received += co_await server->read(asio::buffer(buf), ec);
+      EXPECT_FALSE(ec) << ec.message();
+      if (ec) break;
+    }
+    EXPECT_EQ(received, 1u << 20);
+    EXPECT_TRUE(co_await testing::eventually([&] { return writer_done; }, std::chrono::seconds(5)));
+  });
+}
+
+TEST(HboneSession, GarbageFromPeerIsAProtocolError) {
+  asio::io_context io;
+  auto server = Session::create(io.get_executor(), Role::kServer, {}, [](auto) {});
+  ASSERT_TRUE(server);
+  const std::string garbage = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto result =
+      (*server)->receive({reinterpret_cast<const uint8_t*>(garbage.data()), garbage.size()});
+  EXPECT_FALSE(result);
+  EXPECT_NE(result.message().find("HTTP/2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::hbone
