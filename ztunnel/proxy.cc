@@ -99,8 +99,10 @@ asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialP
   hbone::DialOptions dial_options;
   dial_options.socket_mark = options.socket_mark;
   dial_options.timeout = options.connect_timeout;
-  co_return co_await hbone::dial(worker.io.get_executor(), key.address, tls, {key.destination},
-                                 dial_options);
+  std::vector<identity::SpiffeId> expected{key.destination};
+  auto connection = co_await hbone::dial(worker.io.get_executor(), key.address, tls,
+                                         std::move(expected), dial_options);
+  co_return connection;
 }
 
 asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string workload,
