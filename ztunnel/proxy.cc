@@ -196,6 +196,14 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker, std::string 
                   "DENY");
     co_return;
   }
+  if (destination.port() == options.inbound_plaintext_port) {
+    // Not steered here by capture: forwarding would connect to this listener again.
+    hbone::abortSocket(socket);
+    report.finish("no original destination: connection addressed to the plaintext listener "
+                  "itself (is capture enabled for this workload?)",
+                  "NR");
+    co_return;
+  }
   auto upstream = co_await connectDirect(worker, destination);
   if (!upstream) {
     hbone::abortSocket(socket);
