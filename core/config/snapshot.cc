@@ -1,0 +1,197 @@
+#include "core/config/snapshot.h"
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <tuple>
+#include <utility>
+
+namespace sluice::config {
+namespace {
+
+using boost::asio::ip::address;
+
+// A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; objects name them as a.b.c.d.
+address normalize(const address& ip) {
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, ip.to_v6());
+  return ip;
+}
+
+template <class T>
+void sortByName(std::vector<T>& objects) {
+  std::sort(objects.begin(), objects.end(), [](const T& a, const T& b) {
+    return std::tie(a.meta.ns, a.meta.name) < std::tie(b.meta.ns, b.meta.name);
+  });
+}
+
+// Binary search in a vector sorted by (namespace, name).
+template <class T>
+const T* findByName(const std::vector<T>& objects, std::string_view ns, std::string_view name) {
+  auto it = std::lower_bound(
+      objects.begin(), objects.end(), std::pair(ns, name),
+      [](const T& object, const std::pair<std::string_view, std::string_view>& key) {
+        return std::pair<std::string_view, std::string_view>(object.meta.ns, object.meta.name) <
+               key;
+      });
+  if (it == objects.end() || it->meta.ns != ns || it->meta.name != name) return nullptr;
+  return &*it;
+}
+
+bool hasLabels(const std::map<std::string, std::string>& labels,
+               const std::map<std::string, std::string>& wanted) {
+  for (const auto& [key, value] : wanted) {
+    auto it = labels.find(key);
+    if (it == labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+bool hasLabel(const ObjectMeta& meta, std::string_view key, std::string_view value) {
+  auto it = meta.labels.find(std::string(key));
+  return it != meta.labels.end() && it->second == value;
+}
+
+std::atomic<uint64_t> next_version{1};
+
+}  // namespace
+
+void ObjectSet::add(Object object) {
+  std::visit(
+      [this](auto&& value) {
+        using T = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, Namespace>) {
+          namespaces.push_back(std::move(value));
+        } else if constexpr (std::is_same_v<T, Pod>) {
+          pods.push_back(std::move(value));
+        } else if constexpr (std::is_same_v<T, Service>) {
+          services.push_back(std::move(value));
+        } else {
+          static_assert(std::is_same_v<T, PeerAuthentication>, "store the new kind here");
+          peer_authentications.push_back(std::move(value));
+        }
+      },
+      std::move(object));
+}
+
+size_t ObjectSet::size() const {
+  return namespaces.size() + pods.size() + services.size() + peer_authentications.size();
+}
+
+std::shared_ptr<const Snapshot> Snapshot::build(ObjectSet objects, SnapshotOptions options) {
+  sortByName(objects.namespaces);
+  sortByName(objects.pods);
+  sortByName(objects.services);
+  sortByName(objects.peer_authentications);
+  return std::make_shared<const Snapshot>(BuildTag{}, std::move(objects), std::move(options),
+                                         next_version.fetch_add(1));
+}
+
+Snapshot::Snapshot(BuildTag, ObjectSet objects, SnapshotOptions options, uint64_t version)
+    : objects_(std::move(objects)), options_(std::move(options)), version_(version) {
+  index();
+}
+
+void Snapshot::index() {
+  for (const Pod& pod : objects_.pods) {
+    if (!pod.node_name.empty()) pods_by_node_[pod.node_name].push_back(&pod);
+    if (pod.host_network) continue;
+    for (const address& ip : pod.ips) {
+      auto [it, inserted] = pods_by_ip_.emplace(normalize(ip), &pod);
+      // A finished pod keeps reporting an IP that a new pod may already use.
+      if (!inserted && it->second->phase != "Running" && pod.phase == "Running") it->second = &pod;
+    }
+  }
+  for (const Service& service : objects_.services) {
+    for (const address& ip : service.cluster_ips) services_by_vip_.emplace(normalize(ip), &service);
+    endpoints_.push_back(computeEndpoints(service));
+  }
+  for (const PeerAuthentication& policy : objects_.peer_authentications) {
+    PolicyScope& scope = policies_by_ns_[policy.meta.ns];
+    if (policy.selector) {
+      scope.workload.push_back(&policy);
+    } else if (scope.namespace_wide == nullptr) {
+      scope.namespace_wide = &policy;
+    }
+  }
+}
+
+std::vector<const Pod*> Snapshot::computeEndpoints(const Service& service) const {
+  std::vector<const Pod*> out;
+  if (service.selector.empty()) return out;
+  const std::vector<Pod>& pods = objects_.pods;
+  auto first =
+      std::lower_bound(pods.begin(), pods.end(), service.meta.ns,
+                       [](const Pod& pod, const std::string& ns) { return pod.meta.ns < ns; });
+  for (auto it = first; it != pods.end() && it->meta.ns == service.meta.ns; ++it) {
+    if (it->phase == "Running" && !it->ips.empty() && hasLabels(it->meta.labels, service.selector))
+      out.push_back(&*it);
+  }
+  return out;
+}
+
+const Pod* Snapshot::podByIp(const address& ip) const {
+  auto it = pods_by_ip_.find(normalize(ip));
+  return it == pods_by_ip_.end() ? nullptr : it->second;
+}
+
+const Pod* Snapshot::pod(std::string_view ns, std::string_view name) const {
+  return findByName(objects_.pods, ns, name);
+}
+
+const Namespace* Snapshot::namespaceByName(std::string_view name) const {
+  return findByName(objects_.namespaces, "", name);
+}
+
+const Service* Snapshot::serviceByVip(const address& vip) const {
+  auto it = services_by_vip_.find(normalize(vip));
+  return it == services_by_vip_.end() ? nullptr : it->second;
+}
+
+const Service* Snapshot::service(std::string_view ns, std::string_view name) const {
+  return findByName(objects_.services, ns, name);
+}
+
+std::vector<const Pod*> Snapshot::endpoints(const Service& service) const {
+  const std::vector<Service>& services = objects_.services;
+  // std::less gives a total order even for pointers into different arrays.
+  std::less<const Service*> before;
+  if (!services.empty() && !before(&service, services.data()) &&
+      before(&service, services.data() + services.size()))
+    return endpoints_[static_cast<size_t>(&service - services.data())];
+  return computeEndpoints(service);
+}
+
+std::vector<const Pod*> Snapshot::podsOnNode(std::string_view node) const {
+  auto it = pods_by_node_.find(node);
+  return it == pods_by_node_.end() ? std::vector<const Pod*>{} : it->second;
+}
+
+bool Snapshot::isMeshed(const Pod& pod) const {
+  if (pod.host_network || hasLabel(pod.meta, kDataplaneModeLabel, kDataplaneModeNone)) return false;
+  const Namespace* ns = namespaceByName(pod.meta.ns);
+  return ns != nullptr && hasLabel(ns->meta, kDataplaneModeLabel, kDataplaneModeAmbient);
+}
+
+MtlsMode Snapshot::effectiveMtls(const Pod& pod, uint16_t port) const {
+  if (auto scope = policies_by_ns_.find(pod.meta.ns); scope != policies_by_ns_.end()) {
+    // Only the first matching workload policy applies, as in Istio.
+    for (const PeerAuthentication* policy : scope->second.workload) {
+      if (!hasLabels(pod.meta.labels, *policy->selector)) continue;
+      if (auto it = policy->port_modes.find(port);
+          it != policy->port_modes.end() && it->second != MtlsMode::kUnset)
+        return it->second;
+      if (policy->mode != MtlsMode::kUnset) return policy->mode;
+      break;
+    }
+    const PeerAuthentication* ns_policy = scope->second.namespace_wide;
+    if (ns_policy != nullptr && ns_policy->mode != MtlsMode::kUnset) return ns_policy->mode;
+  }
+  if (auto root = policies_by_ns_.find(options_.root_namespace); root != policies_by_ns_.end()) {
+    const PeerAuthentication* mesh_policy = root->second.namespace_wide;
+    if (mesh_policy != nullptr && mesh_policy->mode != MtlsMode::kUnset) return mesh_policy->mode;
+  }
+  return MtlsMode::kPermissive;
+}
+
+}  // namespace sluice::config

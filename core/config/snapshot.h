@@ -1,0 +1,112 @@
+// Snapshot: one consistent, immutable view of the cluster configuration.
+//
+// Every configuration source (the YAML directory now, the Kubernetes watch later) collects
+// decoded objects into an ObjectSet and calls Snapshot::build(); consumers share the result as
+// std::shared_ptr<const Snapshot> across threads without locks. Lookups are O(1) (by IP) or
+// O(log n) (by name); derived answers (endpoints, policy) are computed once at build time.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config/objects.h"
+
+namespace sluice::config {
+
+// The objects a snapshot is built from. Sources must not put two objects with the same
+// (kind, namespace, name) here; the file loader rejects such duplicates before building.
+struct ObjectSet {
+  std::vector<Namespace> namespaces;
+  std::vector<Pod> pods;
+  std::vector<Service> services;
+  std::vector<PeerAuthentication> peer_authentications;
+
+  void add(Object object);
+  size_t size() const;
+};
+
+struct SnapshotOptions {
+  // A PeerAuthentication without selector in this namespace applies to the whole mesh.
+  std::string root_namespace{kDefaultRootNamespace};
+};
+
+class Snapshot {
+ public:
+  // Sorts the objects by (namespace, name), builds the indexes and stamps a process-wide,
+  // strictly increasing version.
+  static std::shared_ptr<const Snapshot> build(ObjectSet objects, SnapshotOptions options = {});
+
+  // The pod that owns `ip` (IPv4-mapped IPv6 addresses match their IPv4 form). Host-network
+  // pods are never returned (their IP is the node's). When several pods claim one IP (a
+  // finished pod whose IP was reused), a Running pod wins.
+  const Pod* podByIp(const boost::asio::ip::address& ip) const;
+  const Pod* pod(std::string_view ns, std::string_view name) const;
+  const Namespace* namespaceByName(std::string_view name) const;
+  // The service with this cluster IP (IPv4-mapped IPv6 addresses match their IPv4 form).
+  const Service* serviceByVip(const boost::asio::ip::address& vip) const;
+  const Service* service(std::string_view ns, std::string_view name) const;
+
+  // Running pods with an IP in the service's namespace whose labels include its selector,
+  // ordered by name. A service without selector has none. Works for a Service from another
+  // snapshot too (then computed on the spot).
+  std::vector<const Pod*> endpoints(const Service& service) const;
+  std::vector<const Pod*> podsOnNode(std::string_view node) const;
+
+  // True when the pod's namespace exists and is labelled sluice.dev/dataplane-mode=ambient,
+  // the pod is not labelled sluice.dev/dataplane-mode=none and does not use the host network.
+  bool isMeshed(const Pod& pod) const;
+
+  // The mTLS mode for connections to `port` of `pod`: a matching workload policy (selector)
+  // in the pod's namespace, else the namespace policy, else the mesh-wide policy. Within a
+  // policy a port-level mode wins; UNSET at any level defers to the next; UNSET everywhere
+  // resolves to PERMISSIVE. Where Istio picks the oldest of several candidates, the first by
+  // name is used (documents carry no reliable creation time).
+  MtlsMode effectiveMtls(const Pod& pod, uint16_t port) const;
+
+  // All objects, sorted by (namespace, name).
+  const std::vector<Namespace>& namespaces() const { return objects_.namespaces; }
+  const std::vector<Pod>& pods() const { return objects_.pods; }
+  const std::vector<Service>& services() const { return objects_.services; }
+  const std::vector<PeerAuthentication>& peerAuthentications() const {
+    return objects_.peer_authentications;
+  }
+  const SnapshotOptions& options() const { return options_; }
+
+  // Only build() can make one (the tag is private); public for std::make_shared.
+  struct BuildTag {
+   private:
+    friend class Snapshot;
+    BuildTag() = default;
+  };
+  Snapshot(BuildTag, ObjectSet objects, SnapshotOptions options, uint64_t version);
+
+  // The whole snapshot as one JSON document, for the admin /config_dump endpoint.
+  std::string toJson() const;
+  uint64_t version() const { return version_; }
+
+ private:
+  struct PolicyScope {
+    const PeerAuthentication* namespace_wide = nullptr;
+    std::vector<const PeerAuthentication*> workload;  // with a selector, by name
+  };
+
+  void index();
+  std::vector<const Pod*> computeEndpoints(const Service& service) const;
+
+  ObjectSet objects_;
+  SnapshotOptions options_;
+  uint64_t version_;
+  std::unordered_map<boost::asio::ip::address, const Pod*> pods_by_ip_;
+  std::unordered_map<boost::asio::ip::address, const Service*> services_by_vip_;
+  std::map<std::string, std::vector<const Pod*>, std::less<>> pods_by_node_;
+  std::vector<std::vector<const Pod*>> endpoints_;  // parallel to objects_.services
+  std::map<std::string, PolicyScope, std::less<>> policies_by_ns_;
+};
+
+}  // namespace sluice::config

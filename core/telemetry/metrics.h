@@ -1,0 +1,134 @@
+// Istio's standard TCP metrics (names and labels as Istio and ztunnel report them), so Kiali and
+// the Istio Grafana dashboards read Sluice's numbers unchanged.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/labels.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace sluice::telemetry {
+
+inline constexpr std::string_view kUnknown = "unknown";
+inline constexpr std::string_view kNoResponseFlags = "-";
+
+// The label set of every istio_tcp_* series. Defaults are Istio's: "unknown" for anything not
+// known, "-" for no response flags. An empty string is reported as the default too, so callers can
+// copy optional fields without checking them.
+struct ConnectionLabels {
+  // "source" when the proxy reporting is the client's (outbound), "destination" when it is the
+  // server's (inbound). ztunnel defaults to "source"; inbound paths must set "destination".
+  std::string reporter = "source";
+
+  std::string source_workload{kUnknown};
+  std::string source_workload_namespace{kUnknown};
+  std::string source_principal{kUnknown};  // SPIFFE ID proven by mTLS, else "unknown"
+  std::string source_app{kUnknown};
+  std::string source_version{kUnknown};
+  std::string source_cluster{kUnknown};
+  std::string source_canonical_service{kUnknown};
+  std::string source_canonical_revision{kUnknown};
+
+  std::string destination_service{kUnknown};  // host name, e.g. "echo.default.svc.cluster.local"
+  std::string destination_service_name{kUnknown};
+  std::string destination_service_namespace{kUnknown};
+  std::string destination_workload{kUnknown};
+  std::string destination_workload_namespace{kUnknown};
+  std::string destination_principal{kUnknown};
+  std::string destination_app{kUnknown};
+  std::string destination_version{kUnknown};
+  std::string destination_cluster{kUnknown};
+  std::string destination_canonical_service{kUnknown};
+  std::string destination_canonical_revision{kUnknown};
+
+  std::string request_protocol = "tcp";
+  // Series for opened connections and bytes always carry "-"; the outcome flag of a connection
+  // ("DENY", "CONNECT", ...) is given to Connection::close() and lands on the closed counter only.
+  std::string response_flags{kNoResponseFlags};
+  // "mutual_tls" when the traffic was mTLS, "none" for plaintext seen by the destination,
+  // "unknown" when the reporter cannot tell (Istio's value for most source-side reports).
+  std::string connection_security_policy{kUnknown};
+};
+
+// The Prometheus labels exactly as exported (empty values replaced by their defaults).
+prometheus::Labels toPrometheusLabels(const ConnectionLabels& labels);
+
+// Owns the registry and the four istio_tcp_* counter families. Thread-safe; one per process.
+class Metrics {
+ public:
+  static constexpr std::string_view kOpenedName = "istio_tcp_connections_opened_total";
+  static constexpr std::string_view kClosedName = "istio_tcp_connections_closed_total";
+  static constexpr std::string_view kSentName = "istio_tcp_sent_bytes_total";
+  static constexpr std::string_view kReceivedName = "istio_tcp_received_bytes_total";
+
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // For other components that register their own families next to these.
+  prometheus::Registry& registry() { return *registry_; }
+
+  // One open TCP connection. Byte counters are cached references, so addSent/addReceived cost an
+  // atomic add and no label lookup. Must not outlive the Metrics that opened it. All methods may
+  // be called from any thread.
+  class Connection {
+   public:
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ~Connection() { close(); }
+
+    // Istio orients bytes by request/response, for either reporter: "sent" is what flowed in the
+    // response direction (destination workload to source workload), "received" what flowed in the
+    // request direction (source to destination). On an outbound (reporter="source") connection,
+    // bytes the local client wrote are therefore addReceived().
+    void addSent(uint64_t n);
+    void addReceived(uint64_t n);
+
+    // Totals for this connection alone (for the access log).
+    uint64_t sentBytes() const { return sent_total_.load(std::memory_order_relaxed); }
+    uint64_t receivedBytes() const { return received_total_.load(std::memory_order_relaxed); }
+
+    // Counts the connection as closed, with `response_flags` on that series ("-" for none).
+    // Only the first call counts; later calls and the destructor do nothing.
+    void close(std::string_view response_flags = kNoResponseFlags);
+
+    // Only Metrics can make the key, so only openConnection() creates connections.
+    struct Key {
+     private:
+      friend class Metrics;
+      Key() = default;
+    };
+    Connection(Key, prometheus::Family<prometheus::Counter>& closed, prometheus::Labels labels,
+               prometheus::Counter& sent, prometheus::Counter& received);
+
+   private:
+    prometheus::Family<prometheus::Counter>& closed_family_;
+    prometheus::Labels labels_;  // kept only to build the closed series at close()
+    prometheus::Counter& sent_;
+    prometheus::Counter& received_;
+    std::atomic<uint64_t> sent_total_{0};
+    std::atomic<uint64_t> received_total_{0};
+    std::atomic<bool> closed_{false};
+  };
+
+  // Increments istio_tcp_connections_opened_total for these labels.
+  std::unique_ptr<Connection> openConnection(const ConnectionLabels& labels);
+
+  // Everything in registry(), in the Prometheus text exposition format (version 0.0.4).
+  std::string serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& opened_;
+  prometheus::Family<prometheus::Counter>& closed_;
+  prometheus::Family<prometheus::Counter>& sent_;
+  prometheus::Family<prometheus::Counter>& received_;
+};
+
+}  // namespace sluice::telemetry
