@@ -31,16 +31,23 @@ class ConnectionReport {
         record_(std::move(record)),
         start_(std::chrono::steady_clock::now()) {}
 
-  hbone::ByteCounter counter() {
-    return [this](uint64_t sent, uint64_t received) {
-      if (sent) metrics_->addSent(sent);
-      if (received) metrics_->addReceived(received);
+  // Istio counts by request/response, whatever the reporter: "received" is the client's
+  // request bytes, "sent" the response bytes. `local_is_client` says which side of the
+  // splice is the client.
+  hbone::ByteCounter counter(bool local_is_client) {
+    local_is_client_ = local_is_client;
+    return [this, local_is_client](uint64_t to_peer, uint64_t from_peer) {
+      const uint64_t request = local_is_client ? to_peer : from_peer;
+      const uint64_t response = local_is_client ? from_peer : to_peer;
+      if (request) metrics_->addReceived(request);
+      if (response) metrics_->addSent(response);
     };
   }
 
   void finish(const hbone::SpliceResult& result, std::string_view flags = "-") {
-    record_.bytes_sent = result.to_peer;
-    record_.bytes_received = result.from_peer;
+    // The access log, like the metrics, counts request bytes as sent by the source.
+    record_.bytes_sent = local_is_client_ ? result.to_peer : result.from_peer;
+    record_.bytes_received = local_is_client_ ? result.from_peer : result.to_peer;
     finish(result.error, flags);
   }
   void finish(const std::string& error, std::string_view flags) {
@@ -56,6 +63,7 @@ class ConnectionReport {
   telemetry::AccessLog* log_;
   telemetry::ConnectionRecord record_;
   std::chrono::steady_clock::time_point start_;
+  bool local_is_client_ = true;
 };
 
 std::string traceparent() {
@@ -159,7 +167,7 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string work
     co_return;
   }
   stream->respond(200);
-  auto result = co_await hbone::splice(*upstream, *stream, report.counter());
+  auto result = co_await hbone::splice(*upstream, *stream, report.counter(false));
   report.finish(result);
 }
 
@@ -210,7 +218,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker, std::string 
     report.finish(upstream.message(), "UF");
     co_return;
   }
-  auto result = co_await hbone::splice(socket, *upstream, report.counter());
+  auto result = co_await hbone::splice(socket, *upstream, report.counter(true));
   report.finish(result);
 }
 
@@ -260,7 +268,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker, OutboundListe
         report.finish(upstream.message(), "UF");
         co_return;
       }
-      auto result = co_await hbone::splice(socket, *upstream, report.counter());
+      auto result = co_await hbone::splice(socket, *upstream, report.counter(true));
       report.finish(result);
       co_return;
     }
@@ -291,7 +299,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker, OutboundListe
                   status == 401 ? "DENY" : "UF");
     co_return;
   }
-  auto result = co_await hbone::splice(socket, **stream, report.counter());
+  auto result = co_await hbone::splice(socket, **stream, report.counter(true));
   report.finish(result);
 }
 

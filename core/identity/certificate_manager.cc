@@ -191,7 +191,7 @@ struct CertificateManager::Impl : std::enable_shared_from_this<Impl> {
       entry->next_attempt.reset();
     }
     asio::post(control, [entry] {
-      (void)entry;
+      if (entry->timer) entry->timer->cancel();
     });
   }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "core/telemetry/metrics.h"
 #include "support/async_test.h"
@@ -218,6 +219,15 @@ class ZtunnelPair : public ::testing::Test {
   std::unique_ptr<EchoServer> app_;
 };
 
+// Sum over every series of one metric in Prometheus text.
+double metricTotal(const std::string& text, const std::string& name) {
+  double total = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(name + "{", 0) == 0) total += std::stod(line.substr(line.rfind(' ') + 1));
+  return total;
+}
+
 std::string randomBytes(size_t n) {
   std::string out(n, '\0');
   std::mt19937_64 random(n);
@@ -319,8 +329,14 @@ TEST_F(ZtunnelPair, MetricsAndAccessLogShowBothIdentities) {
     EXPECT_NE(text.find("destination_workload=\"server\""), std::string::npos)
         << "Deployment name derived from the pod name";
   }
-  const auto sent_line = node_a_->metrics().serialize();
-  EXPECT_NE(sent_line.find("istio_tcp_sent_bytes_total{"), std::string::npos);
+  // Istio counts request bytes as received and response bytes as sent, on both reporters.
+  for (auto* node : {node_a_.get(), node_b_.get()}) {
+    const auto text = node->metrics().serialize();
+    EXPECT_EQ(metricTotal(text, "istio_tcp_received_bytes_total"), 5) << text;
+    EXPECT_EQ(metricTotal(text, "istio_tcp_sent_bytes_total"), 10) << text;
+    EXPECT_EQ(metricTotal(text, "istio_tcp_connections_opened_total"), 1);
+    EXPECT_EQ(metricTotal(text, "istio_tcp_connections_closed_total"), 1);
+  }
   for (const char* file : {"a.log", "b.log"}) {
     const auto log = readFile(dir_.path() / file);
     EXPECT_NE(log.find("\"src_identity\":\"" + client + "\""), std::string::npos) << log;
