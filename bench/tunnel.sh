@@ -1,0 +1,583 @@
+#!/usr/bin/env bash
+# Tunnel benchmark on loopback: direct TCP vs a Sluice ztunnel pair vs an HAProxy mTLS pair, all
+# doing the same job (client -> node A proxy -> mTLS -> node B proxy -> application).
+# See bench/README.md for what each figure means and how it is taken.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
+
+usage() {
+  cat <<EOF
+usage: bench/tunnel.sh [--build DIR] [--runs N] [--quick] [--json FILE] [options]
+
+Measures on loopback, in one run: direct TCP, a Sluice ztunnel pair and an HAProxy 2.6 mTLS pair:
+single-stream throughput (iperf3), 64-byte request/response latency p50/p99 (sockperf ping-pong,
+unpinned and pinned to one CPU), new-connection rate (wrk, one request per connection), proxy RSS
+idle and per open stream, and proxy CPU seconds per GB moved.
+
+  --build DIR        build directory holding ztunnel/sluice-ztunnel (default ./build; built if missing)
+  --runs N           repeat everything N times and report median/min/max (default 3)
+  --quick            smoke check: 1 run, 2 s per test
+  --duration S       seconds per throughput/latency/connection test (default 5)
+  --json FILE        also write the results document to FILE
+  --workers N        ztunnel --workers and HAProxy nbthread (default: number of CPUs, at most 4)
+  --streams N        open streams for the RSS test (default 1000)
+  --pin-cpu N        CPU for the pinned latency figures (default 0)
+  --conns N          concurrent connections of the connection-rate client (default 8)
+  --logs DIR         keep the daemons' logs and configuration in DIR (default: removed)
+  -h, --help         this text
+EOF
+}
+
+BUILD_DIR=./build
+RUNS=3
+QUICK=0
+DURATION=5
+JSON_OUT=""
+ONLINE_CPUS=$(</sys/devices/system/cpu/online)
+NCPU=$(nproc)
+WORKERS=$((NCPU < 4 ? NCPU : 4))
+STREAMS=1000
+PIN_CPU=0
+CONNS=8
+LOGS_OUT=""
+
+while (($#)); do
+  case $1 in
+    --build) BUILD_DIR=${2:?--build needs a directory}; shift 2 ;;
+    --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
+    --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
+    --workers) WORKERS=${2:?--workers needs a number}; shift 2 ;;
+    --streams) STREAMS=${2:?--streams needs a number}; shift 2 ;;
+    --pin-cpu) PIN_CPU=${2:?--pin-cpu needs a CPU number}; shift 2 ;;
+    --conns) CONNS=${2:?--conns needs a number}; shift 2 ;;
+    --logs) LOGS_OUT=${2:?--logs needs a directory}; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; bench_die "unknown argument: $1" ;;
+  esac
+done
+if ((QUICK)); then
+  RUNS=1
+  DURATION=2
+fi
+for n in RUNS DURATION WORKERS STREAMS PIN_CPU CONNS; do
+  [[ ${!n} =~ ^[0-9]+$ ]] || bench_die "${n,,} must be a non-negative integer, got '${!n}'"
+done
+((RUNS >= 1 && RUNS <= 20)) || bench_die "--runs must be 1..20"
+((DURATION >= 1 && DURATION <= 60)) || bench_die "--duration must be 1..60 seconds"
+((STREAMS >= 1 && STREAMS <= 5000)) || bench_die "--streams must be 1..5000"
+((WORKERS >= 1)) || bench_die "--workers must be at least 1"
+((PIN_CPU < NCPU)) || bench_die "--pin-cpu $PIN_CPU: this machine has CPUs $ONLINE_CPUS"
+
+bench_require iperf3 sockperf haproxy wrk openssl python3 taskset curl jq ss
+if [[ -n $JSON_OUT ]]; then JSON_OUT=$(realpath -m -- "$JSON_OUT"); fi
+if [[ -n $LOGS_OUT ]]; then LOGS_OUT=$(realpath -m -- "$LOGS_OUT"); fi
+
+# --- the daemon under test ------------------------------------------------------------------
+
+BUILD_DIR=$(realpath -m -- "$BUILD_DIR")
+ZTUNNEL=$BUILD_DIR/ztunnel/sluice-ztunnel
+if [[ ! -x $ZTUNNEL ]]; then
+  bench_log "no $ZTUNNEL: building it"
+  (cd "$REPO_DIR" && cmake -S . -B "$BUILD_DIR" -G Ninja && ninja -C "$BUILD_DIR" -j2 sluice-ztunnel) >&2
+  [[ -x $ZTUNNEL ]] || bench_die "build did not produce $ZTUNNEL"
+fi
+
+cleanup() {
+  bench_stop_all
+  if [[ -n $LOGS_OUT && -d $BENCH_TMP/logs ]]; then
+    mkdir -p "$LOGS_OUT" && cp -r -- "$BENCH_TMP"/logs "$BENCH_TMP"/*.cfg "$BENCH_TMP"/mesh "$LOGS_OUT"/ &&
+      bench_log "logs kept in $LOGS_OUT"
+  fi
+  bench_cleanup
+}
+if [[ -f $BUILD_DIR/CMakeCache.txt ]] &&
+  grep -qE '^(SLUICE_SANITIZE:STRING=.+|CMAKE_BUILD_TYPE:STRING=Debug)$' "$BUILD_DIR/CMakeCache.txt"; then
+  bench_warn "$BUILD_DIR is a Debug or sanitizer build: its figures say little about a release"
+fi
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+bench_make_tmp tunnel
+SAMPLES=$BENCH_TMP/samples.tsv
+: >"$SAMPLES"
+
+# --- addresses: a fresh 127.A.B.0/24 per invocation so parallel runs and other users never clash
+
+pick_prefix() {
+  local attempt prefix
+  for ((attempt = 0; attempt < 20; attempt++)); do
+    prefix=127.$((100 + RANDOM % 100)).$((1 + RANDOM % 254))
+    if ! ss -Htan 2>/dev/null | grep -qF " $prefix."; then
+      echo "$prefix"
+      return 0
+    fi
+  done
+  return 1
+}
+PREFIX=$(pick_prefix) || bench_die "no unused 127.x.y.0/24 found"
+ADMIN_IP=$PREFIX.1  # ztunnel admin, metrics and readiness endpoints
+CLIENT_IP=$PREFIX.2 # client pod on node-a; the ztunnel's outbound listeners
+SERVER_IP=$PREFIX.3 # server pod on node-b; the applications and node-b's HBONE 15008
+HAP_ENTRY_IP=$PREFIX.4 # client-side HAProxy listeners
+HAP_TLS_IP=$PREFIX.5   # server-side HAProxy mTLS listeners
+P_IPERF=5201
+P_SOCKPERF=11111
+P_HTTP=8080
+P_STREAMS=9000
+SYSTEMS=(direct sluice haproxy)
+METRICS=(throughput_gbps rr_p50_us rr_p99_us rr_pinned_p50_us rr_pinned_p99_us conn_rate_rps
+  rss_idle_mib rss_per_stream_kib cpu_s_per_gb)
+CLK_TCK=$(getconf CLK_TCK)
+STREAMS_PY=$BENCH_DIR/tools/streams.py
+
+# Where a client connects to reach the application through each system (same ports everywhere).
+entry_ip() {
+  case $1 in
+    direct) echo "$SERVER_IP" ;;
+    sluice) echo "$CLIENT_IP" ;;
+    haproxy) echo "$HAP_ENTRY_IP" ;;
+  esac
+}
+
+# Pids of the proxy processes of a system (none for direct).
+PROXY_PIDS_sluice=()
+PROXY_PIDS_haproxy=()
+proxy_pids() {
+  case $1 in
+    sluice) echo "${PROXY_PIDS_sluice[@]}" ;;
+    haproxy) echo "${PROXY_PIDS_haproxy[@]}" ;;
+    *) echo "" ;;
+  esac
+}
+
+show_log_tail() {
+  local file
+  for file in "$@"; do
+    [[ -s $file ]] || continue
+    printf -- '--- last lines of %s:\n' "${file##*/}" >&2
+    tail -n 15 "$file" >&2
+  done
+}
+
+# --- static set-up: certificates, mesh configuration, applications -------------------------
+
+make_certs() {
+  local dir=$1 name
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
+    openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/O=sluice-bench/CN=bench root" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -out ca.pem 2>/dev/null
+    for name in client server; do
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name.key" 2>/dev/null
+      openssl req -new -key "$name.key" -subj "/O=sluice-bench" -out "$name.csr" 2>/dev/null
+      printf '%s\n' "subjectAltName=critical,URI:spiffe://cluster.local/ns/demo/sa/$name" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth,clientAuth" \
+        "basicConstraints=critical,CA:FALSE" >"$name.ext"
+      openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 1 \
+        -extfile "$name.ext" -out "$name.crt" 2>/dev/null
+      cat "$name.crt" "$name.key" >"$name.pem"
+    done
+  ) || bench_die "openssl could not make the HAProxy certificates"
+}
+
+write_mesh() {
+  mkdir -p "$BENCH_TMP/mesh"
+  cat >"$BENCH_TMP/mesh/mesh.yaml" <<EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: demo, labels: {sluice.dev/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: demo, labels: {app: client}}
+spec: {nodeName: node-a, serviceAccountName: client}
+status: {phase: Running, podIP: $CLIENT_IP}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, namespace: demo, labels: {app: server}}
+spec: {nodeName: node-b, serviceAccountName: server}
+status: {phase: Running, podIP: $SERVER_IP}
+EOF
+}
+
+render_haproxy() {
+  local name
+  for name in common client server http-app; do
+    bench_render "$BENCH_DIR/haproxy/$name.cfg.in" "$BENCH_TMP/haproxy-$name.cfg" \
+      "THREADS=$WORKERS" "ENTRY_IP=$HAP_ENTRY_IP" "TLS_IP=$HAP_TLS_IP" "SERVER_IP=$SERVER_IP" \
+      "CERTS=$BENCH_TMP/certs" "P_IPERF=$P_IPERF" "P_SOCKPERF=$P_SOCKPERF" "P_HTTP=$P_HTTP" \
+      "P_STREAMS=$P_STREAMS"
+  done
+  local side
+  for side in client server; do
+    haproxy -c -q -f "$BENCH_TMP/haproxy-common.cfg" -f "$BENCH_TMP/haproxy-$side.cfg" >&2 ||
+      bench_die "HAProxy rejected the rendered $side configuration"
+  done
+  haproxy -c -q -f "$BENCH_TMP/haproxy-http-app.cfg" >&2 ||
+    bench_die "HAProxy rejected the rendered application configuration"
+}
+
+start_apps() {
+  local log=$BENCH_TMP/logs
+  bench_spawn "$log/iperf3.log" iperf3 -s -B "$SERVER_IP" -p "$P_IPERF"
+  bench_spawn "$log/sockperf.log" sockperf server --tcp -i "$SERVER_IP" -p "$P_SOCKPERF"
+  APP_SOCKPERF_PID=$BENCH_LAST_PID
+  bench_spawn "$log/http-app.log" haproxy -db -f "$BENCH_TMP/haproxy-http-app.cfg"
+  bench_spawn "$log/streams-server.log" python3 "$STREAMS_PY" serve "$SERVER_IP" "$P_STREAMS"
+  local port
+  for port in "$P_IPERF" "$P_SOCKPERF" "$P_HTTP" "$P_STREAMS"; do
+    bench_wait_until 15 bench_is_listening "$SERVER_IP" "$port" || {
+      show_log_tail "$log"/*.log
+      bench_die "application on $SERVER_IP:$port did not start"
+    }
+  done
+}
+
+# --- proxies, restarted for every run so each run has its own idle figure -------------------
+
+start_sluice() {
+  local log=$BENCH_TMP/logs common=(--config-dir "$BENCH_TMP/mesh" --ca-dir "$BENCH_TMP/ca"
+    --access-log none --log-level warn --workers "$WORKERS")
+  # node-b first: the first ztunnel creates the CA root the second one reads.
+  bench_spawn "$log/ztunnel-node-b.log" "$ZTUNNEL" --node node-b "${common[@]}" \
+    --admin "$ADMIN_IP:15000" --metrics "$ADMIN_IP:15020" --readiness "$ADMIN_IP:15021"
+  local node_b=$BENCH_LAST_PID
+  bench_wait_until 30 bench_http_ok "http://$ADMIN_IP:15021/healthz/ready" || {
+    show_log_tail "$log/ztunnel-node-b.log"
+    bench_die "ztunnel node-b not ready within 30 s"
+  }
+  local outbound=() port
+  for port in "$P_IPERF" "$P_SOCKPERF" "$P_HTTP" "$P_STREAMS"; do
+    outbound+=(--outbound "demo/client=$CLIENT_IP:$port,$SERVER_IP:$port")
+  done
+  bench_spawn "$log/ztunnel-node-a.log" "$ZTUNNEL" --node node-a "${common[@]}" \
+    --admin "$ADMIN_IP:15100" --metrics "$ADMIN_IP:15120" --readiness "$ADMIN_IP:15121" \
+    "${outbound[@]}"
+  local node_a=$BENCH_LAST_PID
+  bench_wait_until 30 bench_http_ok "http://$ADMIN_IP:15121/healthz/ready" || {
+    show_log_tail "$log/ztunnel-node-a.log"
+    bench_die "ztunnel node-a not ready within 30 s"
+  }
+  PROXY_PIDS_sluice=("$node_a" "$node_b")
+}
+
+start_haproxy() {
+  local log=$BENCH_TMP/logs
+  bench_spawn "$log/haproxy-server.log" haproxy -db -f "$BENCH_TMP/haproxy-common.cfg" \
+    -f "$BENCH_TMP/haproxy-server.cfg"
+  local server=$BENCH_LAST_PID
+  bench_spawn "$log/haproxy-client.log" haproxy -db -f "$BENCH_TMP/haproxy-common.cfg" \
+    -f "$BENCH_TMP/haproxy-client.cfg"
+  local client=$BENCH_LAST_PID
+  if ! bench_wait_until 15 bench_is_listening "$HAP_TLS_IP" "$P_STREAMS" ||
+    ! bench_wait_until 15 bench_is_listening "$HAP_ENTRY_IP" "$P_STREAMS"; then
+    show_log_tail "$log"/haproxy-*.log
+    bench_die "HAProxy pair did not start"
+  fi
+  PROXY_PIDS_haproxy=("$client" "$server")
+}
+
+stop_proxies() {
+  local pid
+  for pid in "${PROXY_PIDS_sluice[@]}" "${PROXY_PIDS_haproxy[@]}"; do bench_stop "$pid"; done
+  PROXY_PIDS_sluice=()
+  PROXY_PIDS_haproxy=()
+}
+
+# An end-to-end echo through a system, retried for a while: the proxies are up and routing.
+# Repeated so that every ztunnel worker has its pooled HBONE connection (a warm tunnel).
+warm_up() {
+  local sys=$1 host i
+  host=$(entry_ip "$sys")
+  bench_wait_until 20 python3 "$STREAMS_PY" probe "$host" "$P_STREAMS" -t 2 || return 1
+  python3 "$STREAMS_PY" probe "$host" "$P_STREAMS" $((4 * WORKERS)) -t 5
+}
+
+# Logs what a handshake with each system's server side negotiates, so the output shows both
+# pairs speak TLS 1.3 with the same kind of suite, key exchange and certificates.
+log_tls() {
+  local certs=$BENCH_TMP/certs ca=$BENCH_TMP/ca out
+  # A throw-away client certificate from the ztunnel's own root, only for this probe.
+  openssl x509 -req -in "$certs/client.csr" -CA "$ca/root-cert.pem" -CAkey "$ca/root-key.pem" \
+    -CAserial "$certs/probe.srl" -CAcreateserial -days 1 -extfile "$certs/client.ext" \
+    -out "$certs/probe.crt" 2>/dev/null || return 0
+  out=$(timeout 5 openssl s_client -connect "$SERVER_IP:15008" -alpn h2 -brief -cert "$certs/probe.crt" \
+    -key "$certs/client.key" -CAfile "$ca/root-cert.pem" </dev/null 2>&1 || true)
+  bench_log "sluice HBONE handshake: $(tls_summary <<<"$out")"
+  out=$(timeout 5 openssl s_client -connect "$HAP_TLS_IP:$P_STREAMS" -brief -cert "$certs/client.crt" \
+    -key "$certs/client.key" -CAfile "$certs/ca.pem" </dev/null 2>&1 || true)
+  bench_log "HAProxy handshake:      $(tls_summary <<<"$out")"
+}
+tls_summary() {
+  awk -F': ' '/^(Protocol version|Ciphersuite|Server Temp Key|Signature type|Verification)/ {
+    printf "%s%s", sep, $2; sep = ", " }'
+}
+
+# --- measurements: each prints its figures on stdout, or fails ------------------------------
+
+# Throughput in Gbit/s received, and bytes sent, for one iperf3 stream.
+run_iperf() {
+  local host=$1 out
+  out=$(timeout $((DURATION + 30)) iperf3 -c "$host" -p "$P_IPERF" -t "$DURATION" -J) || {
+    bench_warn "iperf3 to $host failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null)"
+    return 1
+  }
+  jq -r '[.end.sum_received.bits_per_second / 1e9, .end.sum_sent.bytes] | @tsv' <<<"$out"
+}
+
+# Prints "throughput_gbps cpu_s_per_gb" (the latter "-" without proxies).
+measure_throughput() {
+  local sys=$1 pids before after result gbps bytes
+  read -r -a pids <<<"$(proxy_pids "$sys")"
+  if ((${#pids[@]})); then before=$(bench_sum bench_cpu_ticks "${pids[@]}") || return 1; fi
+  result=$(run_iperf "$(entry_ip "$sys")") || return 1
+  read -r gbps bytes <<<"$result"
+  if ((${#pids[@]})); then
+    after=$(bench_sum bench_cpu_ticks "${pids[@]}") || return 1
+    awk -v g="$gbps" -v t=$((after - before)) -v hz="$CLK_TCK" -v b="$bytes" \
+      'BEGIN { printf "%.3f %.3f\n", g, (t / hz) / (b / 1e9) }'
+  else
+    awk -v g="$gbps" 'BEGIN { printf "%.3f -\n", g }'
+  fi
+}
+
+# Prints "p50 p99" of the full round trip in microseconds, 64-byte messages on one connection.
+run_sockperf() {
+  local host=$1 out p50 p99
+  shift
+  out=$("$@" timeout $((DURATION + 30)) sockperf ping-pong --tcp -i "$host" -p "$P_SOCKPERF" -m 64 \
+    -t "$DURATION" --full-rtt 2>&1) || {
+    bench_warn "sockperf to $host failed: $(tail -n 3 <<<"$out")"
+    return 1
+  }
+  p50=$(awk '/---> percentile 50.000 =/ { print $NF }' <<<"$out")
+  p99=$(awk '/---> percentile 99.000 =/ { print $NF }' <<<"$out")
+  [[ -n $p50 && -n $p99 ]] || {
+    bench_warn "no percentiles in sockperf output: $(tail -n 3 <<<"$out")"
+    return 1
+  }
+  echo "$p50 $p99"
+}
+
+# Every thread of the given processes onto one CPU, or back onto all online CPUs.
+set_affinity() {
+  local cpus=$1 pid
+  shift
+  for pid in "$@"; do taskset -a -p -c "$cpus" "$pid" >/dev/null || return 1; done
+}
+
+measure_latency() {
+  run_sockperf "$(entry_ip "$1")"
+}
+
+# Client, sockperf server and all proxy threads on PIN_CPU: the path's cost without any
+# cross-CPU wake-ups (and without the other CPU's help).
+measure_latency_pinned() {
+  local sys=$1 pids result status=0
+  read -r -a pids <<<"$(proxy_pids "$sys")"
+  pids+=("$APP_SOCKPERF_PID")
+  set_affinity "$PIN_CPU" "${pids[@]}" || return 1
+  result=$(run_sockperf "$(entry_ip "$sys")" taskset -c "$PIN_CPU") || status=1
+  set_affinity "$ONLINE_CPUS" "${pids[@]}" || return 1
+  ((status == 0)) && echo "$result"
+}
+
+# New connections per second: wrk with "Connection: close", so each HTTP request is one TCP
+# connection through the system (connect, 1 request, 1 response, close).
+measure_conn_rate() {
+  local sys=$1 out rate
+  out=$(timeout $((DURATION + 30)) wrk -t 1 -c "$CONNS" -d "${DURATION}s" -H 'Connection: close' \
+    "http://$(entry_ip "$sys"):$P_HTTP/" 2>&1) || {
+    bench_warn "wrk via $sys failed: $(tail -n 3 <<<"$out")"
+    return 1
+  }
+  if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
+    bench_warn "wrk via $sys: $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ')"
+  fi
+  rate=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  [[ -n $rate ]] || return 1
+  echo "$rate"
+}
+
+holder_settled() { grep -q '^ready' "$2" || ! bench_alive "$1"; }
+streams_drained() { (($(bench_established_count "$SERVER_IP" "$P_STREAMS") == 0)); }
+
+# Prints "rss_idle_mib rss_per_stream_kib": the proxies' summed VmRSS now, and the growth per
+# stream while STREAMS connections are held open end to end through them.
+measure_memory() {
+  local sys=$1 pids idle held holder out=$BENCH_TMP/logs/hold-$1.log status=0
+  read -r -a pids <<<"$(proxy_pids "$sys")"
+  local idle_each held_each pid
+  idle=$(bench_sum bench_rss_kib "${pids[@]}") || return 1
+  idle_each=$(for pid in "${pids[@]}"; do bench_rss_kib "$pid"; done | paste -sd/)
+  bench_spawn "$out" python3 "$STREAMS_PY" hold "$(entry_ip "$sys")" "$P_STREAMS" "$STREAMS" -t 120
+  holder=$BENCH_LAST_PID
+  bench_wait_until 90 holder_settled "$holder" "$out" || true
+  if grep -q '^ready' "$out"; then
+    held=$(bench_sum bench_rss_kib "${pids[@]}") || status=1
+    held_each=$(for pid in "${pids[@]}"; do bench_rss_kib "$pid"; done | paste -sd/)
+    bench_log "$sys VmRSS KiB (client side/server side): idle $idle_each, $STREAMS streams $held_each"
+  else
+    bench_warn "holding $STREAMS streams via $sys failed: $(tail -n 2 "$out")"
+    status=1
+  fi
+  bench_stop "$holder"
+  # Let the proxies tear the streams down before the next test uses them.
+  bench_wait_until 30 streams_drained ||
+    bench_warn "streams via $sys still open 30 s after the holder exited"
+  ((status == 0)) || return 1
+  awk -v i="$idle" -v h="$held" -v n="$STREAMS" \
+    'BEGIN { printf "%.2f %.2f\n", i / 1024, (h - i) / n }'
+}
+
+# --- one run -------------------------------------------------------------------------------
+
+record() { bench_record "$SAMPLES" "$@"; }
+RUN_FAILURES=0
+failed() {
+  RUN_FAILURES=$((RUN_FAILURES + 1))
+  bench_warn "$*"
+}
+
+one_run() {
+  local run=$1 sys values a b
+  bench_log "run $run/$RUNS: starting proxies"
+  start_sluice
+  start_haproxy
+  for sys in "${SYSTEMS[@]}"; do
+    warm_up "$sys" || {
+      show_log_tail "$BENCH_TMP"/logs/*.log
+      bench_die "no echo through $sys within 20 s"
+    }
+  done
+  ((run > 1)) || log_tls
+
+  bench_log "run $run: memory (idle, then $STREAMS open streams)"
+  for sys in sluice haproxy; do
+    if values=$(measure_memory "$sys"); then
+      read -r a b <<<"$values"
+      record "$sys" rss_idle_mib "$a"
+      record "$sys" rss_per_stream_kib "$b"
+    else failed "memory via $sys"; fi
+  done
+
+  bench_log "run $run: throughput (iperf3, 1 stream, ${DURATION}s)"
+  for sys in "${SYSTEMS[@]}"; do
+    if values=$(measure_throughput "$sys"); then
+      read -r a b <<<"$values"
+      record "$sys" throughput_gbps "$a"
+      [[ $b == - ]] || record "$sys" cpu_s_per_gb "$b"
+    else failed "throughput via $sys"; fi
+  done
+
+  bench_log "run $run: request/response latency (sockperf ping-pong, 64 B, unpinned)"
+  for sys in "${SYSTEMS[@]}"; do
+    if values=$(measure_latency "$sys"); then
+      read -r a b <<<"$values"
+      record "$sys" rr_p50_us "$a"
+      record "$sys" rr_p99_us "$b"
+    else failed "latency via $sys"; fi
+  done
+
+  bench_log "run $run: request/response latency pinned to CPU $PIN_CPU"
+  for sys in "${SYSTEMS[@]}"; do
+    if values=$(measure_latency_pinned "$sys"); then
+      read -r a b <<<"$values"
+      record "$sys" rr_pinned_p50_us "$a"
+      record "$sys" rr_pinned_p99_us "$b"
+    else failed "pinned latency via $sys"; fi
+  done
+
+  bench_log "run $run: connection rate (wrk, $CONNS connections, 1 request each)"
+  for sys in "${SYSTEMS[@]}"; do
+    if values=$(measure_conn_rate "$sys"); then
+      record "$sys" conn_rate_rps "$values"
+    else failed "connection rate via $sys"; fi
+  done
+
+  for sys in sluice haproxy; do
+    local pid
+    for pid in $(proxy_pids "$sys"); do
+      bench_alive "$pid" || {
+        show_log_tail "$BENCH_TMP"/logs/*.log
+        bench_die "a $sys proxy process ($pid) died during run $run"
+      }
+    done
+  done
+  stop_proxies
+}
+
+# --- report --------------------------------------------------------------------------------
+
+print_table() {
+  local json=$1
+  printf '\nbench/tunnel.sh: %s run(s), %s s per test, %s proxy worker threads, %s CPUs (%s)\n' \
+    "$RUNS" "$DURATION" "$WORKERS" "$NCPU" "$ONLINE_CPUS"
+  printf 'load average before: %s   after: %s\n' "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'medians; ratios are sluice/direct and sluice/haproxy; "better" says which way is good\n\n'
+  {
+    printf 'metric\tdirect\tsluice\thaproxy\tsluice/direct\tsluice/haproxy\tbetter\tsluice min..max\n'
+    jq -r --arg metrics "${METRICS[*]}" '
+      def fmt: if . == null then "-" elif . >= 100 then (. * 10 | round / 10 | tostring)
+               else (. * 1000 | round / 1000 | tostring) end;
+      def ratio($a; $b): if $a == null or $b == null or $b == 0 then "-"
+                         else ($a / $b * 100 | round / 100 | tostring) + "x" end;
+      .results as $r
+      | $metrics | split(" ")[] as $m
+      | ($r | map(select(.metric == $m)) | map({(.system): .}) | add // {}) as $by
+      | [$m, ($by.direct.median | fmt), ($by.sluice.median | fmt), ($by.haproxy.median | fmt),
+         ratio($by.sluice.median; $by.direct.median), ratio($by.sluice.median; $by.haproxy.median),
+         (if ($m | test("gbps|rps")) then "higher" else "lower" end),
+         (if $by.sluice then ($by.sluice.min | fmt) + ".." + ($by.sluice.max | fmt) else "-" end)]
+      | @tsv' "$json"
+  } | column -t -s $'\t'
+  cat <<EOF
+
+How each figure is taken (loopback; client, proxies and server share the same $NCPU CPUs):
+  throughput_gbps     iperf3 -t $DURATION, one TCP stream, received rate; unpinned
+  rr_p50/p99_us       sockperf ping-pong --tcp -m 64 --full-rtt (round trip) on one warm
+                      connection; unpinned: the scheduler places every process on CPUs $ONLINE_CPUS
+  rr_pinned_p50/p99   the same, with the sockperf client, the sockperf server and every thread of
+                      both proxy processes pinned to CPU $PIN_CPU (taskset -c / taskset -a -p)
+  conn_rate_rps       wrk -t1 -c$CONNS -H 'Connection: close': one TCP connection per HTTP request
+                      through the system to an HAProxy 'http-request return' app; unpinned
+  rss_idle_mib        summed VmRSS of both proxy processes after start-up and warm-up probes
+  rss_per_stream_kib  (summed VmRSS with $STREAMS streams held open end to end - idle) / $STREAMS
+  cpu_s_per_gb        utime+stime of both proxy processes during the iperf3 test / GB (1e9 B) sent
+EOF
+}
+
+# --- main ----------------------------------------------------------------------------------
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+mkdir -p "$BENCH_TMP/logs"
+bench_log "addresses $PREFIX.0/24, ztunnel $ZTUNNEL, $RUNS run(s) of ${DURATION}s tests"
+make_certs "$BENCH_TMP/certs"
+write_mesh
+render_haproxy
+ulimit -n "$(ulimit -Hn)" # thousands of streams need fds in every process
+start_apps
+for ((run = 1; run <= RUNS; run++)); do one_run "$run"; done
+
+jq_doc=$BENCH_TMP/results.json
+bench_results_json "$SAMPLES" tunnel "$RUNS" "${SYSTEMS[*]}" "${METRICS[*]}" >"$jq_doc"
+print_table "$jq_doc"
+if [[ -n $JSON_OUT ]]; then
+  cp -- "$jq_doc" "$JSON_OUT"
+  bench_log "results written to $JSON_OUT"
+fi
+if ((RUN_FAILURES)); then
+  bench_warn "$RUN_FAILURES measurement(s) failed; their figures are missing above"
+  exit 1
+fi
