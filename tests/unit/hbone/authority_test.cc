@@ -25,7 +25,9 @@ TEST(Authority, RejectsWhatIsNotIpAndPort) {
   for (const char* text : bad) {
     auto parsed = parseAuthority(text);
     EXPECT_FALSE(parsed) << "accepted '" << text << "'";
-    if (!parsed) EXPECT_FALSE(parsed.message().empty());
+    if (!parsed) {
+      EXPECT_FALSE(parsed.message().empty());
+    }
   }
 }
 
