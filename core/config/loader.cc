@@ -1,5 +1,8 @@
 #include "core/config/loader.h"
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -7,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -49,6 +53,64 @@ bool isConfigFile(const fs::path& path) {
   if (name.empty() || name.front() == '.') return false;
   std::string extension = path.extension().string();
   return extension == ".yaml" || extension == ".yml" || extension == ".json";
+}
+
+struct ParseError {
+  int line;  // 1-based, 0 when unknown
+  std::string message;
+};
+
+// Sees where each document starts and nothing else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark start;
+};
+
+// Parses every document of `text` into `documents`, or says where the syntax is wrong.
+//
+// yaml-cpp 0.7's LoadAll never returns on some malformed input (a stray ","): the parser
+// reports an empty document without consuming anything, forever, and memory fills up with
+// null documents (fixed upstream after 0.8). A first pass over the parser's events stops as
+// soon as a document starts where the previous one did; only input that passes it goes to
+// LoadAll, which then parses the same documents.
+std::optional<ParseError> parseDocuments(const std::string& text,
+                                         std::vector<YAML::Node>& documents) {
+  try {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts events;
+    int previous_start = -1;
+    while (parser.HandleNextDocument(events)) {
+      if (events.start.pos == previous_start) {
+        std::string_view at =
+            std::string_view(text).substr(static_cast<size_t>(std::max(events.start.pos, 0)), 1);
+        return ParseError{events.start.line + 1, "unexpected " + detail::quoted(at)};
+      }
+      previous_start = events.start.pos;
+    }
+    documents = YAML::LoadAll(text);
+    return std::nullopt;
+  } catch (const YAML::DeepRecursion& error) {
+    // yaml-cpp 0.7 labels this one "bad file".
+    return ParseError{std::max(error.mark.line + 1, 0), "nested too deeply"};
+  } catch (const YAML::Exception& error) {
+    return ParseError{std::max(error.mark.line + 1, 0), error.msg};
+  } catch (const std::exception& error) {
+    return ParseError{0, error.what()};
+  }
 }
 
 class Loader {
@@ -103,13 +165,8 @@ class Loader {
 
   void addText(std::string_view text, const std::string& file) {
     std::vector<YAML::Node> documents;
-    try {
-      documents = YAML::LoadAll(std::string(text));
-    } catch (const YAML::Exception& error) {
-      fail(file, "malformed YAML: " + error.msg, std::max(error.mark.line + 1, 0));
-      return;
-    } catch (const std::exception& error) {
-      fail(file, std::string("malformed YAML: ") + error.what());
+    if (std::optional<ParseError> error = parseDocuments(std::string(text), documents)) {
+      fail(file, "malformed YAML: " + error->message, error->line);
       return;
     }
     for (const YAML::Node& document : documents) {

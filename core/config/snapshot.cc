@@ -84,7 +84,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(ObjectSet objects, SnapshotOptio
   sortByName(objects.services);
   sortByName(objects.peer_authentications);
   return std::make_shared<const Snapshot>(BuildTag{}, std::move(objects), std::move(options),
-                                         next_version.fetch_add(1));
+                                          next_version.fetch_add(1));
 }
 
 Snapshot::Snapshot(BuildTag, ObjectSet objects, SnapshotOptions options, uint64_t version)

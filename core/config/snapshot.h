@@ -62,9 +62,10 @@ class Snapshot {
   // the pod is not labelled sluice.dev/dataplane-mode=none and does not use the host network.
   bool isMeshed(const Pod& pod) const;
 
-  // The mTLS mode for connections to `port` of `pod`: a matching workload policy (selector)
-  // in the pod's namespace, else the namespace policy, else the mesh-wide policy. Within a
-  // policy a port-level mode wins; UNSET at any level defers to the next; UNSET everywhere
+  // The mTLS mode for connections to `port` of `pod` (the pod's own port, i.e. a service's
+  // target port, as in portLevelMtls): a matching workload policy (selector) in the pod's
+  // namespace, else the namespace policy, else the mesh-wide policy. Within a policy a
+  // port-level mode wins; UNSET at any level defers to the next; UNSET everywhere
   // resolves to PERMISSIVE. Where Istio picks the oldest of several candidates, the first by
   // name is used (documents carry no reliable creation time).
   MtlsMode effectiveMtls(const Pod& pod, uint16_t port) const;
