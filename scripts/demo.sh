@@ -74,13 +74,13 @@ pids+=($!)
 echo "==> node-b ztunnel (serves httpbin; HBONE on $server_ip:15008)"
 "$ztunnel" --node node-b --config-dir "$work/config" --ca-dir "$work/ca" \
   --admin "127.0.0.1:$((base + 0))" --metrics "127.0.0.1:$((base + 20))" \
-  --readiness "127.0.0.1:$((base + 21))" --access-log "$work/node-b.log" 2>"$work/node-b.err" &
+  --readiness "127.0.0.1:$((base + 21))" --access-log "$work/node-b.log" >"$work/node-b.out" 2>&1 &
 pids+=($!)
 echo "==> node-a ztunnel (serves sleep; outbound listener 127.0.0.1:$((base + 1)) -> service 198.19.0.10:80)"
 "$ztunnel" --node node-a --config-dir "$work/config" --ca-dir "$work/ca" \
   --admin "127.0.0.1:$((base + 100))" --metrics "127.0.0.1:$((base + 120))" \
   --readiness "127.0.0.1:$((base + 121))" --access-log "$work/node-a.log" \
-  --outbound "demo/sleep=127.0.0.1:$((base + 1)),198.19.0.10:80" 2>"$work/node-a.err" &
+  --outbound "demo/sleep=127.0.0.1:$((base + 1)),198.19.0.10:80" >"$work/node-a.out" 2>&1 &
 pids+=($!)
 
 # Start-up: poll readiness with a deadline (the processes have no other signal to wait on).
@@ -91,7 +91,7 @@ for port in $((base + 21)) $((base + 121)); do
   done
   curl -fs "http://127.0.0.1:$port/healthz/ready" >/dev/null || {
     echo "ztunnel on readiness port $port did not become ready" >&2
-    cat "$work"/node-*.err >&2
+    cat "$work"/node-*.out >&2
     exit 1
   }
 done
@@ -120,9 +120,14 @@ PY
 
 echo
 echo "==> Istio metrics (node-b, reporter=destination)"
-curl -fs "http://127.0.0.1:$((base + 20))/metrics" | grep -E '^istio_tcp_(connections_opened|received_bytes)_total' |
-  sed -E 's/.*(source_principal="[^"]*").*(destination_principal="[^"]*").*\} (.*)/  \1 \2 => \3/' | sort -u
-
+curl -fs "http://127.0.0.1:$((base + 20))/metrics" | python3 -c '
+import re, sys
+for line in sys.stdin:
+    m = re.match(r"(istio_tcp_[a-z_]+)[{](.*)[}] (\S+)", line)
+    if not m: continue
+    labels = dict(re.findall(r"([a-z_]+)=.([^\x22]*).", m.group(2)))
+    src, dst, policy = (labels[k] for k in ("source_principal", "destination_principal", "connection_security_policy"))
+    print(f"  {m.group(1):38} {src} -> {dst} [{policy}] = {m.group(3)}")'
 echo
 echo "==> STRICT PeerAuthentication: plaintext to httpbin's inbound port 15006 is refused"
 if curl -fsS -m 3 "http://$server_ip:15006/" >/dev/null 2>&1; then
