@@ -88,13 +88,15 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker
     co_return marked.error();
   socket.set_option(tcp::no_delay(true), ec);
   asio::steady_timer deadline(worker.io, options.connect_timeout);
-  deadline.async_wait([&socket](boost::system::error_code wait_ec) {
-    if (!wait_ec) {
+  auto connected = std::make_shared<bool>(false);
+  deadline.async_wait([&socket, connected](boost::system::error_code wait_ec) {
+    if (!wait_ec && !*connected) {
       boost::system::error_code ignored;
       socket.cancel(ignored);
     }
   });
   co_await socket.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
+  *connected = true;  // a deadline that fired meanwhile must not touch the socket any more
   deadline.cancel();
   if (ec) co_return makeError("connect to " + endpointText(target) + ": " + ec.message());
   co_return std::move(socket);

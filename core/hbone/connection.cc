@@ -24,14 +24,15 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kWriteBatch = 256 * 1024;
 }  // namespace
 
-Connection::Connection(TlsStream tls, std::unique_ptr<Session> session, identity::SpiffeId peer)
+Connection::Connection(std::unique_ptr<TlsTransport> tls, std::unique_ptr<Session> session,
+                       identity::SpiffeId peer)
     : tls_(std::move(tls)), session_(std::move(session)), peer_(std::move(peer)) {}
 
 Connection::~Connection() = default;
 
 void Connection::start() {
   asio::co_spawn(
-      tls_.get_executor(),
+      tls_->socket().get_executor(),
       [self = shared_from_this()]() -> asio::awaitable<void> {
         co_await (self->readLoop() || self->writeLoop());
         self->close();
@@ -50,9 +51,7 @@ void Connection::close() {
   closed_ = true;
   auto keep_alive = shared_from_this();  // the close callback may drop the last owner
   session_->fail("HBONE connection closed");
-  boost::system::error_code ignored;
-  tls_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-  tls_.lowest_layer().close(ignored);
+  tls_->close();
   if (auto callback = std::move(on_closed_)) callback();
 }
 
@@ -60,8 +59,7 @@ asio::awaitable<void> Connection::readLoop() {
   std::vector<uint8_t> buffer(kReadChunk);
   for (;;) {
     boost::system::error_code ec;
-    const size_t n = co_await tls_.async_read_some(asio::buffer(buffer),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+    const size_t n = co_await tls_->readSome(asio::buffer(buffer), ec);
     if (ec) {
       session_->fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
                          ? "peer closed the HBONE connection"
@@ -72,8 +70,7 @@ asio::awaitable<void> Connection::readLoop() {
       // Flush the GOAWAY nghttp2 queued, then stop.
       std::string out;
       session_->produce(out, kWriteBatch);
-      co_await asio::async_write(tls_, asio::buffer(out),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      co_await tls_->write(asio::buffer(out), ec);
       session_->fail(received.message());
       co_return;
     }
@@ -84,10 +81,9 @@ asio::awaitable<void> Connection::writeLoop() {
   std::string out;
   for (;;) {
     out.clear();
-    while (session_->produce(out, kWriteBatch)) {
+    while (session_->produce(out, kWriteBatch) || tls_->hasPendingOutput()) {
       boost::system::error_code ec;
-      co_await asio::async_write(tls_, asio::buffer(out),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      co_await tls_->write(asio::buffer(out), ec);
       if (ec) {
         session_->fail("HBONE connection write failed: " + ec.message());
         co_return;
@@ -120,8 +116,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
     asio::any_io_executor ex, tcp::endpoint peer_address, std::shared_ptr<asio::ssl::context> tls,
     std::vector<identity::SpiffeId> expected, DialOptions options) {
   const std::string where = formatAuthority(peer_address);
-  TlsStream stream(ex, *tls);
-  auto& socket = stream.next_layer();
+  tcp::socket socket(ex);
   boost::system::error_code ec;
   socket.open(peer_address.protocol(), ec);
   if (ec) co_return makeError("HBONE dial " + where + ": socket: " + ec.message());
@@ -131,41 +126,55 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
 
   asio::steady_timer deadline(ex, options.timeout);
   auto timed_out = std::make_shared<bool>(false);
-  deadline.async_wait([&socket, timed_out](boost::system::error_code wait_ec) {
-    if (wait_ec) return;
+  auto connected = std::make_shared<bool>(false);
+  deadline.async_wait([&socket, timed_out, connected](boost::system::error_code wait_ec) {
+    if (wait_ec || *connected) return;
     *timed_out = true;
     boost::system::error_code ignored;
     socket.cancel(ignored);
   });
 
   co_await socket.async_connect(peer_address, asio::redirect_error(asio::use_awaitable, ec));
+  *connected = true;
   if (ec) {
     deadline.cancel();
     co_return makeError("HBONE dial " + where + ": " +
                         (*timed_out ? std::string("timed out") : ec.message()) +
                         " (is the peer's HBONE port reachable? maybe a NetworkPolicy blocks 15008)");
   }
-  identity::expectPeer(stream.native_handle(), expected);
-  co_await stream.async_handshake(asio::ssl::stream_base::client,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+  auto transport =
+      std::make_unique<TlsTransport>(std::move(socket), *tls, TlsTransport::Side::kClient);
+  // The deadline now cancels the transport's socket.
   deadline.cancel();
+  asio::steady_timer handshake_deadline(ex, options.timeout);
+  auto finished = std::make_shared<bool>(false);
+  handshake_deadline.async_wait([t = transport.get(), timed_out, finished](boost::system::error_code w) {
+    if (w || *finished) return;
+    *timed_out = true;
+    boost::system::error_code ignored;
+    t->socket().cancel(ignored);
+  });
+  identity::expectPeer(transport->native_handle(), expected);
+  ec = co_await transport->handshake();
+  *finished = true;
+  handshake_deadline.cancel();
   if (ec || *timed_out) {
-    std::string reason = identity::verificationFailure(stream.native_handle());
+    std::string reason = identity::verificationFailure(transport->native_handle());
     if (reason.empty()) reason = *timed_out ? "TLS handshake timed out" : ec.message();
     co_return makeError("HBONE dial " + where + ": TLS handshake failed: " + reason);
   }
   const unsigned char* alpn = nullptr;
   unsigned alpn_len = 0;
-  SSL_get0_alpn_selected(stream.native_handle(), &alpn, &alpn_len);
+  SSL_get0_alpn_selected(transport->native_handle(), &alpn, &alpn_len);
   if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_len) != "h2")
     co_return makeError("HBONE dial " + where + ": peer did not negotiate ALPN h2");
-  auto peer = identity::peerIdentity(stream.native_handle());
+  auto peer = identity::peerIdentity(transport->native_handle());
   if (!peer) co_return makeError("HBONE dial " + where + ": " + peer.message());
 
   auto session = Session::create(ex, Role::kClient, options.session);
   if (!session) co_return session.error();
   auto connection =
-      std::make_shared<Connection>(std::move(stream), std::move(*session), std::move(*peer));
+      std::make_shared<Connection>(std::move(transport), std::move(*session), std::move(*peer));
   connection->start();
   co_return connection;
 }

@@ -5,23 +5,22 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "core/hbone/session.h"
+#include "core/hbone/tls_transport.h"
 #include "core/identity/spiffe_id.h"
 #include "core/result.h"
 
 namespace sluice::hbone {
 
-using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
-
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(TlsStream tls, std::unique_ptr<Session> session, identity::SpiffeId peer);
+  Connection(std::unique_ptr<TlsTransport> tls, std::unique_ptr<Session> session,
+             identity::SpiffeId peer);
   ~Connection();
 
   // Runs the session until the peer or close() ends it; returns at once.
@@ -41,7 +40,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<void> readLoop();
   boost::asio::awaitable<void> writeLoop();
 
-  TlsStream tls_;
+  std::unique_ptr<TlsTransport> tls_;
   std::unique_ptr<Session> session_;
   identity::SpiffeId peer_;
   bool closed_ = false;

@@ -91,25 +91,27 @@ asio::awaitable<void> Server::serve(tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ec);
   auto tls = tls_();
   if (!tls) co_return;  // no certificate for this listener yet: refuse by closing
-  TlsStream stream(std::move(socket), *tls);
+  auto stream =
+      std::make_unique<TlsTransport>(std::move(socket), *tls, TlsTransport::Side::kServer);
 
   asio::steady_timer deadline(ex_, options_.handshake_timeout);
-  deadline.async_wait([&stream](boost::system::error_code wait_ec) {
-    if (!wait_ec) {
+  auto finished = std::make_shared<bool>(false);
+  deadline.async_wait([t = stream.get(), finished](boost::system::error_code wait_ec) {
+    if (!wait_ec && !*finished) {
       boost::system::error_code ignored;
-      stream.next_layer().cancel(ignored);
+      t->socket().cancel(ignored);
     }
   });
-  co_await stream.async_handshake(asio::ssl::stream_base::server,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+  ec = co_await stream->handshake();
+  *finished = true;
   deadline.cancel();
   if (ec) {
-    std::string reason = identity::verificationFailure(stream.native_handle());
+    std::string reason = identity::verificationFailure(stream->native_handle());
     spdlog::info("HBONE handshake from {}:{} refused: {}", peer_address.address().to_string(),
                  peer_address.port(), reason.empty() ? ec.message() : reason);
     co_return;
   }
-  auto peer = identity::peerIdentity(stream.native_handle());
+  auto peer = identity::peerIdentity(stream->native_handle());
   if (!peer || !*alive) co_return;
 
   InboundContext context{*peer, peer_address, local_address};

@@ -1,0 +1,123 @@
+#include "core/hbone/tls_transport.h"
+
+#include <openssl/err.h>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace sluice::hbone {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr size_t kReadBatch = 256 * 1024;
+
+boost::system::error_code sslError(SSL* ssl, int ret) {
+  const int code = SSL_get_error(ssl, ret);
+  if (code == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+  const unsigned long err = ERR_get_error();
+  ERR_clear_error();
+  if (err != 0)
+    return boost::system::error_code(static_cast<int>(err), asio::error::get_ssl_category());
+  return asio::ssl::error::stream_truncated;
+}
+}  // namespace
+
+TlsTransport::TlsTransport(asio::ip::tcp::socket socket, asio::ssl::context& context, Side side)
+    : socket_(std::move(socket)), read_buffer_(kReadBatch) {
+  ssl_ = SSL_new(context.native_handle());
+  in_ = BIO_new(BIO_s_mem());
+  out_ = BIO_new(BIO_s_mem());
+  // An empty memory BIO reports "retry" rather than end of file.
+  BIO_set_mem_eof_return(in_, -1);
+  BIO_set_mem_eof_return(out_, -1);
+  SSL_set_bio(ssl_, in_, out_);
+  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+  if (side == Side::kServer) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
+}
+
+TlsTransport::~TlsTransport() { SSL_free(ssl_); }
+
+void TlsTransport::close() {
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+bool TlsTransport::hasPendingOutput() const { return BIO_ctrl_pending(out_) > 0; }
+
+asio::awaitable<void> TlsTransport::flush(boost::system::error_code& ec) {
+  while (BIO_ctrl_pending(out_) > 0) {
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(out_, &data);
+    write_buffer_.assign(data, data + size);
+    (void)BIO_reset(out_);
+    co_await asio::async_write(socket_, asio::buffer(write_buffer_),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<void> TlsTransport::fill(boost::system::error_code& ec) {
+  const size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
+                                                    asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  BIO_write(in_, read_buffer_.data(), static_cast<int>(n));
+}
+
+asio::awaitable<boost::system::error_code> TlsTransport::handshake() {
+  boost::system::error_code ec;
+  for (;;) {
+    ERR_clear_error();
+    const int ret = SSL_do_handshake(ssl_);
+    co_await flush(ec);
+    if (ec) co_return ec;
+    if (ret == 1) co_return ec;
+    const int code = SSL_get_error(ssl_, ret);
+    if (code != SSL_ERROR_WANT_READ) co_return sslError(ssl_, ret);
+    co_await fill(ec);
+    if (ec) co_return ec;
+  }
+}
+
+asio::awaitable<size_t> TlsTransport::readSome(asio::mutable_buffer buffer,
+                                               boost::system::error_code& ec) {
+  ec.clear();
+  for (;;) {
+    ERR_clear_error();
+    const int ret = SSL_read(ssl_, buffer.data(), static_cast<int>(buffer.size()));
+    if (ret > 0) co_return static_cast<size_t>(ret);
+    const int code = SSL_get_error(ssl_, ret);
+    if (code != SSL_ERROR_WANT_READ) {
+      ec = sslError(ssl_, ret);
+      co_return 0;
+    }
+    co_await fill(ec);
+    if (ec) co_return 0;
+  }
+}
+
+asio::awaitable<void> TlsTransport::write(asio::const_buffer data, boost::system::error_code& ec) {
+  ec.clear();
+  const auto* bytes = static_cast<const char*>(data.data());
+  size_t left = data.size();
+  while (left > 0) {
+    ERR_clear_error();
+    const int ret = SSL_write(ssl_, bytes, static_cast<int>(std::min<size_t>(left, 1 << 30)));
+    if (ret <= 0) {
+      ec = sslError(ssl_, ret);
+      co_return;
+    }
+    bytes += ret;
+    left -= static_cast<size_t>(ret);
+  }
+  co_await flush(ec);
+}
+
+}  // namespace sluice::hbone
