@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/hbone/authority.h"
+#include "core/hbone/signal.h"
 #include "core/identity/tls.h"
 
 namespace sluice::hbone {
@@ -34,7 +35,9 @@ void Connection::start() {
   asio::co_spawn(
       tls_->socket().get_executor(),
       [self = shared_from_this()]() -> asio::awaitable<void> {
-        co_await (self->readLoop() || self->writeLoop());
+        // The write loop starts first so our SETTINGS and window leave before any input is
+        // parsed (input may already be buffered with the handshake's last flight).
+        co_await (self->writeLoop() || self->readLoop());
         self->close();
       },
       asio::detached);
@@ -67,12 +70,12 @@ asio::awaitable<void> Connection::readLoop() {
       co_return;
     }
     if (auto received = session_->receive({buffer.data(), n}); !received) {
-      // Flush the GOAWAY nghttp2 queued, then stop.
-      std::string out;
-      session_->produce(out, kWriteBatch);
-      co_await tls_->write(asio::buffer(out), ec);
-      session_->fail(received.message());
-      co_return;
+      // Stop reading; the write loop (the only writer) sends the GOAWAY nghttp2 queued and
+      // then ends, which ends this loop too.
+      protocol_error_ = received.message();
+      session_->outputReady().notify();
+      Signal never(tls_->socket().get_executor());
+      for (;;) co_await never.wait();
     }
   }
 }
@@ -89,6 +92,10 @@ asio::awaitable<void> Connection::writeLoop() {
         co_return;
       }
       out.clear();
+    }
+    if (!protocol_error_.empty()) {
+      session_->fail(protocol_error_);
+      co_return;
     }
     if (session_->failed() || !session_->alive()) co_return;
     if (draining_ && session_->activeStreams() == 0) co_return;

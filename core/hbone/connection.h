@@ -7,6 +7,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <functional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -45,6 +46,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   identity::SpiffeId peer_;
   bool closed_ = false;
   bool draining_ = false;
+  std::string protocol_error_;  // set by the read loop; the write loop flushes, then closes
   std::function<void()> on_closed_;
 };
 

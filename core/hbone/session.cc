@@ -49,6 +49,9 @@ Result<std::unique_ptr<Session>> Session::create(const boost::asio::any_io_execu
   nghttp2_session_callbacks_set_on_frame_recv_callback(raw_callbacks, &Session::onFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(raw_callbacks, &Session::onDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(raw_callbacks, &Session::onStreamClose);
+  nghttp2_session_callbacks_set_send_data_callback(raw_callbacks, &Session::onSendData);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(raw_callbacks,
+                                                                 &Session::onDataLength);
 
   nghttp2_option* raw_option = nullptr;
   if (nghttp2_option_new(&raw_option) != 0) return makeError("nghttp2: out of memory");
@@ -69,6 +72,7 @@ Result<std::unique_ptr<Session>> Session::create(const boost::asio::any_io_execu
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings.stream_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, settings.max_header_list},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, settings.max_frame},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
   };
   const size_t count = role == Role::kClient ? std::size(entries) : std::size(entries) - 1;
@@ -100,12 +104,14 @@ Result<void> Session::receive(std::span<const uint8_t> bytes) {
 
 bool Session::produce(std::string& out, size_t max) {
   const size_t start = out.size();
+  producing_ = &out;
   while (out.size() - start < max) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(h2_, &data);
     if (n <= 0) break;
     out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
+  producing_ = nullptr;
   return out.size() > start;
 }
 
@@ -258,17 +264,42 @@ int Session::onStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t erro
   return 0;
 }
 
-ssize_t Session::onReadData(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+// DATA payloads go from the stream's queue straight into the output (NGHTTP2_DATA_FLAG_NO_COPY):
+// the read callback only says how much, onSendData writes the frame.
+ssize_t Session::onReadData(nghttp2_session*, int32_t, uint8_t*, size_t length,
                             uint32_t* data_flags, nghttp2_data_source* source, void*) {
   auto* stream = static_cast<Stream*>(source->ptr);
-  bool eof = false;
-  const size_t n = stream->takeSendBytes(buf, length, eof);
-  if (eof) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  if (n == 0 && !eof) {
+  const size_t n = std::min(length, stream->send_bytes_);
+  if (stream->send_eof_ && n == stream->send_bytes_) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (n == 0 && !(*data_flags & NGHTTP2_DATA_FLAG_EOF)) {
     stream->send_deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
   }
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   return static_cast<ssize_t>(n);
+}
+
+int Session::onSendData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                        size_t length, nghttp2_data_source* source, void* user) {
+  auto* self = static_cast<Session*>(user);
+  if (self->producing_ == nullptr) return NGHTTP2_ERR_WOULDBLOCK;
+  std::string& out = *self->producing_;
+  out.append(reinterpret_cast<const char*>(framehd), 9);
+  if (frame->data.padlen > 0) out.push_back(static_cast<char>(frame->data.padlen - 1));
+  auto* stream = static_cast<Stream*>(source->ptr);
+  const size_t start = out.size();
+  out.resize(start + length);
+  bool eof = false;
+  stream->takeSendBytes(reinterpret_cast<uint8_t*>(out.data() + start), length, eof);
+  if (frame->data.padlen > 1) out.append(frame->data.padlen - 1, '\0');
+  return 0;
+}
+
+ssize_t Session::onDataLength(nghttp2_session* h2, uint8_t, int32_t, int32_t, int32_t,
+                              uint32_t remote_max_frame, void* user) {
+  auto* self = static_cast<Session*>(user);
+  (void)h2;
+  return std::min(remote_max_frame, self->settings_.max_frame);
 }
 
 }  // namespace sluice::hbone

@@ -36,6 +36,7 @@ struct SessionSettings {
   uint32_t max_concurrent_streams = 100;   // advertised to the peer
   size_t stream_send_buffer = 256u << 10;  // bytes a writer may queue on a stream before waiting
   uint32_t max_header_list = 16u << 10;    // a CONNECT needs little; more is hostile
+  uint32_t max_frame = 1u << 18;           // DATA frames we accept and send (peer permitting)
 };
 
 class Session {
@@ -94,6 +95,10 @@ class Session {
   static int onStreamClose(nghttp2_session*, int32_t, uint32_t, void*);
   static ssize_t onReadData(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
                             nghttp2_data_source*, void*);
+  static int onSendData(nghttp2_session*, nghttp2_frame*, const uint8_t*, size_t,
+                        nghttp2_data_source*, void*);
+  static ssize_t onDataLength(nghttp2_session*, uint8_t, int32_t, int32_t, int32_t, uint32_t,
+                              void*);
 
   boost::asio::any_io_executor ex_;
   Role role_;
@@ -102,6 +107,7 @@ class Session {
   nghttp2_session* h2_ = nullptr;
   std::map<int32_t, std::shared_ptr<Stream>> streams_;
   Signal output_ready_;
+  std::string* producing_ = nullptr;  // produce()'s output, where DATA payloads go uncopied
   bool goaway_ = false;
   bool failed_ = false;
   std::chrono::steady_clock::time_point idle_since_ = std::chrono::steady_clock::now();

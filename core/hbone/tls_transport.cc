@@ -34,6 +34,8 @@ TlsTransport::TlsTransport(asio::ip::tcp::socket socket, asio::ssl::context& con
   BIO_set_mem_eof_return(in_, -1);
   BIO_set_mem_eof_return(out_, -1);
   SSL_set_bio(ssl_, in_, out_);
+  spare_ = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(spare_, -1);
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
   if (side == Side::kServer) {
     SSL_set_accept_state(ssl_);
@@ -42,7 +44,10 @@ TlsTransport::TlsTransport(asio::ip::tcp::socket socket, asio::ssl::context& con
   }
 }
 
-TlsTransport::~TlsTransport() { SSL_free(ssl_); }
+TlsTransport::~TlsTransport() {
+  SSL_free(ssl_);
+  BIO_free(spare_);
+}
 
 void TlsTransport::close() {
   boost::system::error_code ignored;
@@ -54,12 +59,21 @@ bool TlsTransport::hasPendingOutput() const { return BIO_ctrl_pending(out_) > 0;
 
 asio::awaitable<void> TlsTransport::flush(boost::system::error_code& ec) {
   while (BIO_ctrl_pending(out_) > 0) {
+    // Write straight from the BIO's memory. OpenSSL may add records while the write is under
+    // way (a KeyUpdate answered by SSL_read), which could move that memory: so the full BIO is
+    // taken out of the SSL first and an empty one put in its place.
+    BIO* full = out_;
+    BIO_up_ref(full);    // survives SSL_set0_wbio, which drops the SSL's reference
+    BIO_up_ref(spare_);  // the SSL's reference to the new output BIO
+    SSL_set0_wbio(ssl_, spare_);
+    out_ = spare_;
     char* data = nullptr;
-    const long size = BIO_get_mem_data(out_, &data);
-    write_buffer_.assign(data, data + size);
-    (void)BIO_reset(out_);
-    co_await asio::async_write(socket_, asio::buffer(write_buffer_),
+    const long size = BIO_get_mem_data(full, &data);
+    co_await asio::async_write(socket_, asio::buffer(data, static_cast<size_t>(size)),
                                asio::redirect_error(asio::use_awaitable, ec));
+    (void)BIO_reset(full);
+    BIO_free(spare_);  // our own reference: the SSL holds it now
+    spare_ = full;
     if (ec) co_return;
   }
 }

@@ -48,8 +48,8 @@ class TlsTransport {
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // ciphertext from the peer (owned by ssl_)
   BIO* out_ = nullptr;  // ciphertext to the peer (owned by ssl_)
+  BIO* spare_ = nullptr;  // the other output BIO, swapped in while out_'s bytes are written
   std::vector<char> read_buffer_;
-  std::vector<char> write_buffer_;
 };
 
 }  // namespace sluice::hbone
