@@ -10,6 +10,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 
@@ -68,6 +70,7 @@ class Metrics {
   static constexpr std::string_view kReceivedName = "istio_tcp_received_bytes_total";
 
   Metrics();
+  ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
@@ -104,14 +107,11 @@ class Metrics {
       friend class Metrics;
       Key() = default;
     };
-    Connection(Key, prometheus::Family<prometheus::Counter>& closed, prometheus::Labels labels,
-               prometheus::Counter& sent, prometheus::Counter& received);
+    struct Series;
+    Connection(Key, Series& series);
 
    private:
-    prometheus::Family<prometheus::Counter>& closed_family_;
-    prometheus::Labels labels_;  // kept only to build the closed series at close()
-    prometheus::Counter& sent_;
-    prometheus::Counter& received_;
+    Series& series_;
     std::atomic<uint64_t> sent_total_{0};
     std::atomic<uint64_t> received_total_{0};
     std::atomic<bool> closed_{false};
@@ -124,6 +124,10 @@ class Metrics {
   std::string serialize() const;
 
  private:
+  // One entry per distinct label set, so a new connection costs a string key and a hash
+  // lookup instead of building 23 labels and hashing them into four families.
+  std::mutex series_mutex_;
+  std::unordered_map<std::string, std::unique_ptr<Connection::Series>> series_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& opened_;
   prometheus::Family<prometheus::Counter>& closed_;
