@@ -22,7 +22,7 @@ packages=(
   # VM kernel tests
   qemu-system-x86 busybox-static cpio
   # benchmarks
-  iperf3 sockperf haproxy wrk util-linux
+  iperf3 sockperf haproxy wrk util-linux jq
 )
 
 # A stamp keeps repeat runs (every scripts/test.sh) from paying for apt-get update.

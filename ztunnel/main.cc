@@ -30,8 +30,14 @@ int main(int argc, char** argv) {
   std::string outbound;
   for (const auto& endpoint : (*ztunnel)->outboundEndpoints())
     outbound += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  spdlog::info("sluice-ztunnel ready; workloads: {}; outbound:{}", (*ztunnel)->workloads().size(),
-               outbound.empty() ? " none" : outbound);
+  auto where = [](const auto& endpoint) {
+    return endpoint ? endpoint->address().to_string() + ":" + std::to_string(endpoint->port())
+                    : std::string("off");
+  };
+  spdlog::info("sluice-ztunnel ready; workloads: {}; outbound:{}; admin {}; metrics {}; readiness {}",
+               (*ztunnel)->workloads().size(), outbound.empty() ? " none" : outbound,
+               where((*ztunnel)->adminEndpoint()), where((*ztunnel)->metricsEndpoint()),
+               where((*ztunnel)->readinessEndpoint()));
   int received = 0;
   sigwait(&signals, &received);
   spdlog::info("signal {}: stopping", received);

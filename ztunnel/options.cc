@@ -36,6 +36,12 @@ Carries the TCP connections of the meshed pods on NODE over mutual-TLS HBONE tun
 }
 
 Result<ip::tcp::endpoint> parseEndpoint(std::string_view text) {
+  // A listener may ask for port 0 (the kernel picks; the bound port is logged).
+  if (text.size() > 2 && text.substr(text.size() - 2) == ":0") {
+    auto with_port = hbone::parseAuthority(std::string(text.substr(0, text.size() - 2)) + ":1");
+    if (!with_port) return with_port.error();
+    return ip::tcp::endpoint(with_port->address(), 0);
+  }
   return hbone::parseAuthority(text);
 }
 
@@ -69,7 +75,7 @@ Result<OutboundListenerSpec> parseOutbound(std::string_view text) {
   if (!listen) return fail(listen.message());
   spec.listen = *listen;
   if (comma != std::string_view::npos) {
-    auto destination = parseEndpoint(rest.substr(comma + 1));
+    auto destination = hbone::parseAuthority(rest.substr(comma + 1));  // a real port, never 0
     if (!destination) return fail(destination.message());
     spec.destination = *destination;
   }
