@@ -116,6 +116,8 @@ class EchoServer {
     asio::co_spawn(io, acceptLoop(), asio::detached);
   }
   std::atomic<int> accepted{0};
+  boost::system::error_code last_error;  // how the last echo connection ended
+  bool ended = false;
 
  private:
   asio::awaitable<void> acceptLoop() {
@@ -123,10 +125,10 @@ class EchoServer {
       auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       ++accepted;
-      asio::co_spawn(acceptor_.get_executor(), echo(std::move(socket)), asio::detached);
+      asio::co_spawn(acceptor_.get_executor(), echo(std::move(socket), this), asio::detached);
     }
   }
-  static asio::awaitable<void> echo(tcp::socket socket) {
+  static asio::awaitable<void> echo(tcp::socket socket, EchoServer* self) {
     std::vector<char> buf(64 * 1024);
     for (;;) {
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf),
@@ -136,9 +138,15 @@ class EchoServer {
         co_await asio::async_write(socket, asio::buffer(std::string("<eof>")),
                                    asio::as_tuple(asio::use_awaitable));
         socket.shutdown(tcp::socket::shutdown_send);
+        self->last_error = ec;
+        self->ended = true;
         co_return;
       }
-      if (ec) co_return;
+      if (ec) {
+        self->last_error = ec;
+        self->ended = true;
+        co_return;
+      }
       auto [wec, w] = co_await asio::async_write(socket, asio::buffer(buf.data(), n),
                                                  asio::as_tuple(asio::use_awaitable));
       if (wec) co_return;
@@ -253,6 +261,22 @@ TEST_F(ZtunnelPair, HalfCloseReachesTheAppAndTheReplyStillArrives) {
     // The echo app answers "<eof>" only after it sees the client's FIN, then closes.
     const auto echoed = co_await roundTrip("request");
     EXPECT_EQ(echoed, "request<eof>");
+  });
+}
+
+TEST_F(ZtunnelPair, ClientResetReachesTheAppAsAReset) {
+  start();
+  testing::runAsync(io_, [&]() -> asio::awaitable<void> {
+    tcp::socket socket(io_);
+    co_await socket.async_connect(outbound(), asio::use_awaitable);
+    co_await asio::async_write(socket, asio::buffer("x", 1), asio::use_awaitable);
+    char c = 0;
+    co_await asio::async_read(socket, asio::buffer(&c, 1), asio::use_awaitable);
+    // When the client aborts (RST), then the app sees a reset too, not a clean end of stream.
+    socket.set_option(asio::socket_base::linger(true, 0));
+    socket.close();
+    EXPECT_TRUE(co_await testing::eventually([&] { return app_->ended; }, std::chrono::seconds(5)));
+    EXPECT_EQ(app_->last_error, asio::error::connection_reset) << app_->last_error.message();
   });
 }
 
