@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/admin/http_server.h"
@@ -18,6 +19,8 @@
 #include "core/hbone/server.h"
 #include "core/identity/ca.h"
 #include "core/identity/certificate_manager.h"
+#include "core/inpod/netns.h"
+#include "core/inpod/protocol.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/metrics.h"
 #include "ztunnel/listener.h"
@@ -28,11 +31,30 @@ namespace sluice::ztunnel {
 
 using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
 
-// The listeners of one served workload on one worker.
+// A workload this ztunnel serves: from the configuration of its node (file mode), or handed
+// over by the node agent with its network namespace (in-pod mode). Immutable; shared by the
+// handlers of its connections, so removing a workload never pulls state from under them.
+struct Workload {
+  config::Pod pod;                              // namespace, name, service account, IPs, labels
+  identity::SpiffeId id;
+  std::shared_ptr<const inpod::Netns> netns;    // null: ztunnel's own namespace (no capture)
+  uint64_t netns_inode = 0;
+
+  std::string key() const { return pod.meta.ns + "/" + pod.meta.name; }
+  // Sockets of this workload: marked, and made inside its namespace when it has one.
+  hbone::SocketOptions sockets(uint32_t mark, bool reuse_port = false) const;
+  bool sameAs(const Workload& other) const {
+    return id == other.id && pod.ips == other.pod.ips && netns_inode == other.netns_inode;
+  }
+};
+
+// The listeners and connection pool of one served workload on one worker.
 struct WorkloadListeners {
-  std::vector<boost::asio::ip::address> ips;
+  std::shared_ptr<const Workload> workload;
+  std::shared_ptr<hbone::Pool> pool;  // HBONE connections that authenticate as this workload
   std::vector<std::unique_ptr<hbone::Server>> hbone;
   std::vector<std::unique_ptr<TcpListener>> plaintext;
+  std::vector<std::unique_ptr<TcpListener>> outbound;  // in-pod capture listeners (15001)
 };
 
 struct Worker {
@@ -40,7 +62,6 @@ struct Worker {
   boost::asio::io_context io{1};
   std::optional<WorkGuard> guard;
   std::thread thread;
-  std::unique_ptr<hbone::Pool> pool;
   std::map<std::string, WorkloadListeners> workloads;  // by ns/name
   std::vector<std::unique_ptr<TcpListener>> outbound;  // parallel to Options::outbound
   uint64_t pick = 0;                                   // spreads connections over endpoints
@@ -52,7 +73,6 @@ struct Ztunnel::Impl {
   boost::asio::io_context control{1};
   std::optional<WorkGuard> control_guard;
   std::thread control_thread;
-  std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<std::shared_ptr<const config::Snapshot>> snapshot;
   std::unique_ptr<config::FileSource> source;
   std::optional<identity::CertificateAuthority> ca;
@@ -63,6 +83,9 @@ struct Ztunnel::Impl {
   std::vector<boost::asio::ip::tcp::endpoint> outbound_endpoints;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopped{false};
+  // Last, so it is destroyed first: destroying a worker's io_context destroys the coroutines of
+  // its connections, whose reports still use the metrics, log and certificates above.
+  std::vector<std::unique_ptr<Worker>> workers;
 
   struct TlsEntry {
     std::shared_ptr<const identity::WorkloadCertificate> certificate;
@@ -71,24 +94,43 @@ struct Ztunnel::Impl {
   std::mutex tls_mutex;
   std::map<identity::SpiffeId, TlsEntry> tls_cache;
 
+  // In-pod mode: the workloads the node agent handed over, by pod uid (control thread only).
+  std::map<std::string, std::shared_ptr<const Workload>> inpod_workloads;
+  std::unique_ptr<class InPodClient> inpod_client;
+  std::set<std::string> agent_named_;  // uids (re)sent since the agent connected
+
   std::shared_ptr<boost::asio::ssl::context> tlsContext(const identity::SpiffeId& id, bool server);
   void onSnapshot(std::shared_ptr<const config::Snapshot> snap);
-  void reconcile(Worker& worker, const config::Snapshot& snap);
+  // What should be served now: the node's meshed pods (file mode) or the agent's (in-pod mode).
+  std::vector<std::shared_ptr<const Workload>> desiredWorkloads(const config::Snapshot& snap);
+  // Brings every worker's listeners to `desired`; with wait, returns the errors of all workers.
+  std::vector<std::string> apply(std::vector<std::shared_ptr<const Workload>> desired, bool wait);
+  std::vector<std::string> reconcile(Worker& worker,
+                                     const std::vector<std::shared_ptr<const Workload>>& desired);
+  // In-pod mode: one agent message; returns the error for the ack ("" on success).
+  std::string onAgentMessage(const inpod::Message& message, int netns_fd);
   Result<void> startAdmin();
   std::string configDump();
 
   // proxy.cc
-  boost::asio::awaitable<void> serveHbone(Worker& worker, std::string workload,
+  boost::asio::awaitable<void> serveHbone(Worker& worker, std::shared_ptr<const Workload> local,
                                           std::shared_ptr<hbone::Stream> stream,
                                           hbone::InboundContext context);
-  boost::asio::awaitable<void> servePlaintext(Worker& worker, std::string workload,
+  boost::asio::awaitable<void> servePlaintext(Worker& worker, std::shared_ptr<const Workload> local,
                                               boost::asio::ip::tcp::socket socket);
-  boost::asio::awaitable<void> serveOutbound(Worker& worker, OutboundListenerSpec spec,
+  // `destination`: fixed by an --outbound listener; else the original destination of a captured
+  // connection.
+  boost::asio::awaitable<void> serveOutbound(Worker& worker, std::shared_ptr<const Workload> source,
+                                             std::shared_ptr<hbone::Pool> pool,
+                                             std::optional<boost::asio::ip::tcp::endpoint> destination,
                                              boost::asio::ip::tcp::socket socket);
+  // An --outbound listener's connection: leaves as the named workload, if this worker serves it.
+  boost::asio::awaitable<void> serveOutboundListener(Worker& worker, OutboundListenerSpec spec,
+                                                     boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> dialPeer(
-      Worker& worker, const hbone::PoolKey& key);
+      Worker& worker, std::shared_ptr<const Workload> source, const hbone::PoolKey& key);
   boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connectDirect(
-      Worker& worker, const boost::asio::ip::tcp::endpoint& target);
+      Worker& worker, const Workload& from, const boost::asio::ip::tcp::endpoint& target);
 };
 
 }  // namespace sluice::ztunnel

@@ -6,7 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "core/hbone/connection.h"
+#include "core/hbone/sockets.h"
 
 namespace sluice::ztunnel {
 
@@ -18,25 +18,11 @@ TcpListener::TcpListener(tcp::acceptor acceptor) : acceptor_(std::move(acceptor)
 TcpListener::~TcpListener() { stop(); }
 
 Result<std::unique_ptr<TcpListener>> TcpListener::create(asio::any_io_executor ex,
-                                                         tcp::endpoint listen, bool reuse_port,
-                                                         uint32_t socket_mark) {
-  const auto where = listen.address().to_string() + ":" + std::to_string(listen.port());
-  tcp::acceptor acceptor(ex);
-  boost::system::error_code ec;
-  acceptor.open(listen.protocol(), ec);
-  if (ec) return makeError("listener " + where + ": " + ec.message());
-  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (reuse_port) {
-    int one = 1;
-    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  }
-  if (auto marked = hbone::setSocketMark(acceptor, socket_mark); !marked)
-    return makeError("listener " + where + ": " + marked.message());
-  acceptor.bind(listen, ec);
-  if (ec) return makeError("listener " + where + ": bind: " + ec.message());
-  acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return makeError("listener " + where + ": listen: " + ec.message());
-  return std::unique_ptr<TcpListener>(new TcpListener(std::move(acceptor)));
+                                                         tcp::endpoint listen,
+                                                         const hbone::SocketOptions& options) {
+  auto acceptor = hbone::listenOn(ex, listen, options);
+  if (!acceptor) return acceptor.error();
+  return std::unique_ptr<TcpListener>(new TcpListener(std::move(*acceptor)));
 }
 
 void TcpListener::start(Handler handler) {

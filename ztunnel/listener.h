@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "core/hbone/sockets.h"
 #include "core/result.h"
 
 namespace sluice::ztunnel {
@@ -15,10 +16,9 @@ class TcpListener {
   using Handler = std::function<boost::asio::awaitable<void>(boost::asio::ip::tcp::socket)>;
 
   // Binds now, so a port conflict surfaces at start-up with the address in the message.
-  // reuse_port lets every worker bind the same address and the kernel spread connections.
   static Result<std::unique_ptr<TcpListener>> create(boost::asio::any_io_executor ex,
                                                      boost::asio::ip::tcp::endpoint listen,
-                                                     bool reuse_port, uint32_t socket_mark);
+                                                     const hbone::SocketOptions& options);
   ~TcpListener();
 
   void start(Handler handler);

@@ -20,6 +20,8 @@ Carries the TCP connections of the meshed pods on NODE over mutual-TLS HBONE tun
   --trust-domain TD          SPIFFE trust domain (default cluster.local)
   --hbone-port PORT          HBONE listener port on each workload address (default 15008)
   --inbound-plaintext-port PORT  plaintext inbound port (default 15006)
+  --inpod-socket PATH        in-pod mode: take workloads and their network namespaces from
+                             the node agent listening on PATH
   --outbound NS/POD=ADDR:PORT[,DEST:PORT]
                              outbound listener for workload NS/POD; traffic goes to DEST,
                              or to the address it was accepted on (repeatable)
@@ -118,6 +120,8 @@ Result<Options> parseOptions(int argc, char** argv, bool& help) {
       options.config_dir = value;
     } else if (flag == "--ca-dir") {
       options.ca_dir = value;
+    } else if (flag == "--inpod-socket") {
+      options.inpod_socket = value;
     } else if (flag == "--trust-domain") {
       options.trust_domain = value;
     } else if (flag == "--hbone-port" || flag == "--inbound-plaintext-port") {

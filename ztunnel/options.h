@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,15 @@ struct Options {
   std::string trust_domain = "cluster.local";
   uint16_t hbone_port = 15008;
   uint16_t inbound_plaintext_port = 15006;
+  uint16_t outbound_capture_port = 15001;  // in-pod: loopback listener capture redirects to
+  // In-pod mode: the node agent's socket; workloads then come from the agent, each with its
+  // network namespace, instead of from the configuration's pods on this node.
+  std::filesystem::path inpod_socket;
+  // In-pod mode: the original destination of a captured connection (from the capture
+  // programs' map); unset or empty result: the connection is refused.
+  std::function<std::optional<boost::asio::ip::tcp::endpoint>(
+      const boost::asio::ip::tcp::socket&)>
+      original_destination;
   std::vector<OutboundListenerSpec> outbound;
   std::optional<boost::asio::ip::tcp::endpoint> admin;      // loopback only
   std::optional<boost::asio::ip::tcp::endpoint> metrics;

@@ -50,7 +50,13 @@ class ConnectionReport {
     record_.bytes_received = local_is_client_ ? result.from_peer : result.to_peer;
     finish(result.error, flags);
   }
+  // A connection still open when ztunnel stops is reported too.
+  ~ConnectionReport() {
+    if (!finished_) finish("closed by ztunnel shutdown", "-");
+  }
+
   void finish(const std::string& error, std::string_view flags) {
+    finished_ = true;
     record_.error = error;
     record_.duration = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start_);
@@ -64,6 +70,7 @@ class ConnectionReport {
   telemetry::ConnectionRecord record_;
   std::chrono::steady_clock::time_point start_;
   bool local_is_client_ = true;
+  bool finished_ = false;
 };
 
 std::string traceparent() {
@@ -79,14 +86,13 @@ std::string traceparent() {
 }  // namespace
 
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker,
+                                                                 const Workload& from,
                                                                  const tcp::endpoint& target) {
-  tcp::socket socket(worker.io);
+  auto opened = hbone::openSocket(worker.io.get_executor(), target.protocol(),
+                                  from.sockets(options.socket_mark));
+  if (!opened) co_return opened.error();
+  tcp::socket socket = std::move(*opened);
   boost::system::error_code ec;
-  socket.open(target.protocol(), ec);
-  if (ec) co_return makeError("socket: " + ec.message());
-  if (auto marked = hbone::setSocketMark(socket, options.socket_mark); !marked)
-    co_return marked.error();
-  socket.set_option(tcp::no_delay(true), ec);
   asio::steady_timer deadline(worker.io, options.connect_timeout);
   auto connected = std::make_shared<bool>(false);
   deadline.async_wait([&socket, connected](boost::system::error_code wait_ec) {
@@ -103,11 +109,11 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker
 }
 
 asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialPeer(
-    Worker& worker, const hbone::PoolKey& key) {
+    Worker& worker, std::shared_ptr<const Workload> source, const hbone::PoolKey& key) {
   auto tls = tlsContext(key.source, false);
   if (!tls) co_return makeError("no certificate for " + key.source.str());
   hbone::DialOptions dial_options;
-  dial_options.socket_mark = options.socket_mark;
+  dial_options.sockets = source->sockets(options.socket_mark);  // from the pod's namespace
   dial_options.timeout = options.connect_timeout;
   std::vector<identity::SpiffeId> expected{key.destination};
   auto connection = co_await hbone::dial(worker.io.get_executor(), key.address, tls,
@@ -115,16 +121,13 @@ asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialP
   co_return connection;
 }
 
-asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string workload,
+asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker,
+                                                std::shared_ptr<const Workload> workload,
                                                 std::shared_ptr<hbone::Stream> stream,
                                                 hbone::InboundContext context) {
   auto snap = snapshot.load();
-  const auto slash = workload.find('/');
-  const config::Pod* local = snap->pod(workload.substr(0, slash), workload.substr(slash + 1));
-  if (local == nullptr || !snap->isMeshed(*local)) {
-    stream->respond(503);
-    co_return;
-  }
+  const config::Pod* local = &workload->pod;
+  const std::string key = workload->key();
   const auto decision =
       decideInbound(*snap, *local, stream->header(":method"), stream->authority());
 
@@ -142,7 +145,7 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string work
   }
   if (source && identityOf(*source, options.trust_domain) == context.peer)
     setSource(labels, *source, context.peer.str());
-  setDestination(labels, *local, identityOf(*local, options.trust_domain).str());
+  setDestination(labels, *local, workload->id.str());
 
   telemetry::ConnectionRecord record;
   record.direction = "inbound";
@@ -151,7 +154,7 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string work
   record.src_identity = context.peer.str();
   record.dst_identity = labels.destination_principal;
   record.src_workload = source ? source->meta.ns + "/" + source->meta.name : "";
-  record.dst_workload = workload;
+  record.dst_workload = key;
 
   if (decision.status != 200) {
     stream->respond(decision.status);
@@ -162,7 +165,8 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string work
     co_return;
   }
   ConnectionReport report(metrics, access_log.get(), labels, record);
-  auto upstream = co_await connectDirect(worker, decision.target);
+  // In-pod, the application is reached inside the pod's namespace, over loopback.
+  auto upstream = co_await connectDirect(worker, *workload, decision.target);
   if (!upstream) {
     stream->respond(503);
     report.finish(upstream.message(), "UF");
@@ -173,17 +177,18 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker, std::string work
   report.finish(result);
 }
 
-asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker, std::string workload,
+asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
+                                                    std::shared_ptr<const Workload> workload,
                                                     tcp::socket socket) {
   auto snap = snapshot.load();
-  const auto slash = workload.find('/');
-  const config::Pod* local = snap->pod(workload.substr(0, slash), workload.substr(slash + 1));
+  const config::Pod* local = &workload->pod;
+  const std::string key = workload->key();
   boost::system::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   // Without capture the listener's own address is the destination; with sk_lookup the
   // accepted socket's local address is the original destination, so the same code serves both.
   auto destination = socket.local_endpoint(ec);
-  if (local == nullptr || ec) {
+  if (ec) {
     hbone::abortSocket(socket);
     co_return;
   }
@@ -196,12 +201,12 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker, std::string 
   record.direction = "inbound";
   record.src = endpointText(peer);
   record.dst = endpointText(destination);
-  record.dst_workload = workload;
+  record.dst_workload = key;
   ConnectionReport report(metrics, access_log.get(), labels, record);
 
   if (!plaintextAllowed(*snap, *local, destination.port())) {
     hbone::abortSocket(socket);
-    report.finish("plaintext refused: PeerAuthentication STRICT for " + workload + " port " +
+    report.finish("plaintext refused: PeerAuthentication STRICT for " + key + " port " +
                       std::to_string(destination.port()),
                   "DENY");
     co_return;
@@ -214,7 +219,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker, std::string 
                   "NR");
     co_return;
   }
-  auto upstream = co_await connectDirect(worker, destination);
+  auto upstream = co_await connectDirect(worker, *workload, destination);
   if (!upstream) {
     hbone::abortSocket(socket);
     report.finish(upstream.message(), "UF");
@@ -224,20 +229,39 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker, std::string 
   report.finish(result);
 }
 
-asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker, OutboundListenerSpec spec,
+asio::awaitable<void> Ztunnel::Impl::serveOutboundListener(Worker& worker,
+                                                           OutboundListenerSpec spec,
+                                                           tcp::socket socket) {
+  auto served = worker.workloads.find(spec.ns + "/" + spec.pod);
+  if (served == worker.workloads.end()) {
+    spdlog::warn("outbound from {}/{}: not a meshed workload of this node; refused", spec.ns,
+                 spec.pod);
+    hbone::abortSocket(socket);
+    co_return;
+  }
+  co_await serveOutbound(worker, served->second.workload, served->second.pool, spec.destination,
+                         std::move(socket));
+}
+
+asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
+                                                   std::shared_ptr<const Workload> workload,
+                                                   std::shared_ptr<hbone::Pool> pool,
+                                                   std::optional<tcp::endpoint> fixed,
                                                    tcp::socket socket) {
   auto snap = snapshot.load();
   boost::system::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
-  const auto destination = spec.destination ? *spec.destination : socket.local_endpoint(ec);
-  const config::Pod* source = snap->pod(spec.ns, spec.pod);
-  if (source == nullptr || !snap->isMeshed(*source)) {
-    spdlog::warn("outbound from {}/{}: not a meshed workload in the configuration; refused",
-                 spec.ns, spec.pod);
+  std::optional<tcp::endpoint> found = fixed;
+  if (!found && options.original_destination) found = options.original_destination(socket);
+  if (!found) {
+    spdlog::warn("outbound from {}: no original destination for {} (is capture active?); refused",
+                 workload->key(), endpointText(peer));
     hbone::abortSocket(socket);
     co_return;
   }
-  const auto source_id = identityOf(*source, options.trust_domain);
+  const auto destination = *found;
+  const config::Pod* source = &workload->pod;
+  const auto& source_id = workload->id;
   const auto route = routeOutbound(*snap, routing, destination, worker.pick++);
 
   telemetry::ConnectionLabels labels;
@@ -252,7 +276,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker, OutboundListe
   record.src = source->ips.empty() ? endpointText(peer) : source->ips.front().to_string();
   record.dst = endpointText(route.target);
   record.src_identity = source_id.str();
-  record.src_workload = spec.ns + "/" + spec.pod;
+  record.src_workload = workload->key();
   if (route.pod) record.dst_workload = route.pod->meta.ns + "/" + route.pod->meta.name;
   if (route.kind == OutboundKind::kHbone) record.dst_identity = route.peer_identity.str();
   ConnectionReport report(metrics, access_log.get(), labels, record);
@@ -264,7 +288,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker, OutboundListe
       co_return;
     }
     case OutboundKind::kPassthrough: {
-      auto upstream = co_await connectDirect(worker, route.target);
+      auto upstream = co_await connectDirect(worker, *workload, route.target);
       if (!upstream) {
         hbone::abortSocket(socket);
         report.finish(upstream.message(), "UF");
@@ -286,7 +310,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker, OutboundListe
                                       ",service.version=" + labels.source_canonical_revision);
   headers.emplace_back("traceparent", traceparent());
   const hbone::PoolKey key{source_id, route.peer_identity, route.hbone_address};
-  auto stream = co_await worker.pool->open(key, hbone::formatAuthority(route.target), headers);
+  auto stream = co_await pool->open(key, hbone::formatAuthority(route.target), headers);
   if (!stream) {
     hbone::abortSocket(socket);
     report.finish(stream.message(), "UF");

@@ -23,7 +23,9 @@
 #include "core/identity/tls.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/metrics.h"
+#include "core/hbone/splice.h"
 #include "ztunnel/impl.h"
+#include "ztunnel/inpod_client.h"
 
 namespace sluice::ztunnel {
 
@@ -58,70 +60,210 @@ std::shared_ptr<asio::ssl::context> Ztunnel::Impl::tlsContext(const identity::Sp
 }
 
 // ---------------------------------------------------------------------------------------------
-// Workload listeners, per worker.
+// Served workloads and their listeners, per worker.
 
-void Ztunnel::Impl::reconcile(Worker& worker, const config::Snapshot& snap) {
-  std::map<std::string, const config::Pod*> desired;
-  for (const auto* pod : snap.podsOnNode(options.node))
-    if (snap.isMeshed(*pod) && !pod->ips.empty()) desired[pod->meta.ns + "/" + pod->meta.name] = pod;
+hbone::SocketOptions Workload::sockets(uint32_t mark, bool reuse_port) const {
+  hbone::SocketOptions out;
+  out.mark = mark;
+  out.reuse_port = reuse_port;
+  if (netns) {
+    out.make_socket = [ns = netns](int domain) {
+      return inpod::socketIn(*ns, domain, SOCK_STREAM);
+    };
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<const Workload>> Ztunnel::Impl::desiredWorkloads(
+    const config::Snapshot& snap) {
+  std::vector<std::shared_ptr<const Workload>> desired;
+  if (!options.inpod_socket.empty()) {
+    for (const auto& [uid, workload] : inpod_workloads) {
+      // Labels (for telemetry) come from the configuration when it knows the pod.
+      auto refreshed = std::make_shared<Workload>(*workload);
+      if (const auto* pod = snap.pod(workload->pod.meta.ns, workload->pod.meta.name))
+        refreshed->pod.meta.labels = pod->meta.labels;
+      desired.push_back(std::move(refreshed));
+    }
+    return desired;
+  }
+  for (const auto* pod : snap.podsOnNode(options.node)) {
+    if (!snap.isMeshed(*pod) || pod->ips.empty()) continue;
+    auto workload = std::make_shared<Workload>();
+    workload->pod = *pod;
+    workload->id = identityOf(*pod, options.trust_domain);
+    desired.push_back(std::move(workload));
+  }
+  return desired;
+}
+
+std::vector<std::string> Ztunnel::Impl::reconcile(
+    Worker& worker, const std::vector<std::shared_ptr<const Workload>>& desired) {
+  std::vector<std::string> errors;
+  std::map<std::string, std::shared_ptr<const Workload>> by_key;
+  for (const auto& workload : desired) by_key[workload->key()] = workload;
 
   for (auto it = worker.workloads.begin(); it != worker.workloads.end();) {
-    auto want = desired.find(it->first);
-    if (want == desired.end() || want->second->ips != it->second.ips) {
+    auto want = by_key.find(it->first);
+    if (want == by_key.end() || !want->second->sameAs(*it->second.workload)) {
       if (worker.index == 0) spdlog::info("workload {} no longer served", it->first);
-      it = worker.workloads.erase(it);
+      it = worker.workloads.erase(it);  // listeners close; open connections finish
     } else {
+      it->second.workload = want->second;  // labels may have changed
       ++it;
     }
   }
-  for (const auto& [key, pod] : desired) {
+  const auto executor = worker.io.get_executor();
+  for (const auto& [key, workload] : by_key) {
     if (worker.workloads.count(key)) continue;
     WorkloadListeners listeners;
-    listeners.ips = pod->ips;
-    const auto id = identityOf(*pod, options.trust_domain);
-    for (const auto& ip : pod->ips) {
+    listeners.workload = workload;
+    hbone::PoolOptions pool_options;
+    pool_options.idle_timeout = options.pool_idle_timeout;
+    listeners.pool = std::make_shared<hbone::Pool>(
+        executor,
+        [this, &worker, workload](const hbone::PoolKey& pool_key) {
+          return dialPeer(worker, workload, pool_key);
+        },
+        pool_options);
+    const auto sockets = workload->sockets(options.socket_mark, true);
+    const auto id = workload->id;
+    auto fail = [&](const std::string& what) {
+      errors.push_back("workload " + key + ": " + what);
+      spdlog::error("workload {}: {}", key, what);
+    };
+    bool complete = true;
+    for (const auto& ip : workload->pod.ips) {
       hbone::ServerOptions server_options;
-      server_options.socket_mark = options.socket_mark;
-      server_options.reuse_port = true;
+      server_options.sockets = sockets;
       auto server = hbone::Server::create(
-          worker.io.get_executor(), tcp::endpoint(ip, options.hbone_port),
+          executor, tcp::endpoint(ip, options.hbone_port),
           [this, id] { return tlsContext(id, true); },
-          [this, &worker, key](std::shared_ptr<hbone::Stream> stream,
-                               hbone::InboundContext context) {
-            return serveHbone(worker, key, std::move(stream), std::move(context));
+          [this, &worker, workload](std::shared_ptr<hbone::Stream> stream,
+                                    hbone::InboundContext context) {
+            return serveHbone(worker, workload, std::move(stream), std::move(context));
           },
           server_options);
       if (!server) {
-        spdlog::error("workload {}: {}", key, server.message());
+        fail(server.message());
+        complete = false;
         continue;
       }
       (*server)->start();
       listeners.hbone.push_back(std::move(*server));
-      auto plaintext = TcpListener::create(worker.io.get_executor(),
-                                           tcp::endpoint(ip, options.inbound_plaintext_port), true,
-                                           options.socket_mark);
+      auto plaintext = TcpListener::create(
+          executor, tcp::endpoint(ip, options.inbound_plaintext_port), sockets);
       if (!plaintext) {
-        spdlog::error("workload {}: {}", key, plaintext.message());
+        fail(plaintext.message());
+        complete = false;
         continue;
       }
-      (*plaintext)->start([this, &worker, key](tcp::socket socket) {
-        return servePlaintext(worker, key, std::move(socket));
+      (*plaintext)->start([this, &worker, workload](tcp::socket socket) {
+        return servePlaintext(worker, workload, std::move(socket));
       });
       listeners.plaintext.push_back(std::move(*plaintext));
     }
-    if (worker.index == 0)
-      spdlog::info("serving workload {} as {} on {} address(es)", key, id.str(), pod->ips.size());
+    // In the pod's own namespace, capture sends outbound connections to loopback:15001.
+    if (workload->netns) {
+      std::set<bool> families;
+      for (const auto& ip : workload->pod.ips) families.insert(ip.is_v6());
+      for (bool v6 : families) {
+        const auto loopback = v6 ? asio::ip::address(asio::ip::address_v6::loopback())
+                                 : asio::ip::address(asio::ip::address_v4::loopback());
+        auto outbound = TcpListener::create(
+            executor, tcp::endpoint(loopback, options.outbound_capture_port), sockets);
+        if (!outbound) {
+          fail(outbound.message());
+          complete = false;
+          continue;
+        }
+        (*outbound)->start([this, &worker, workload, pool = listeners.pool](tcp::socket socket) {
+          return serveOutbound(worker, workload, pool, std::nullopt, std::move(socket));
+        });
+        listeners.outbound.push_back(std::move(*outbound));
+      }
+    }
+    if (worker.index == 0 && complete)
+      spdlog::info("serving workload {} as {} on {} address(es){}", key, id.str(),
+                   workload->pod.ips.size(), workload->netns ? " in its network namespace" : "");
     worker.workloads.emplace(key, std::move(listeners));
   }
+  return errors;
+}
+
+std::vector<std::string> Ztunnel::Impl::apply(std::vector<std::shared_ptr<const Workload>> desired,
+                                              bool wait) {
+  // Issue certificates up front so the first connection does not wait for signing.
+  for (const auto& workload : desired) (void)certs->get(workload->id);
+  std::vector<std::string> errors;
+  std::vector<std::future<std::vector<std::string>>> results;
+  for (auto& worker : workers) {
+    if (!worker->thread.joinable()) {  // not started yet: this thread owns the workers
+      auto more = reconcile(*worker, desired);
+      errors.insert(errors.end(), more.begin(), more.end());
+      continue;
+    }
+    auto task = std::make_shared<std::packaged_task<std::vector<std::string>()>>(
+        [this, w = worker.get(), desired] { return reconcile(*w, desired); });
+    results.push_back(task->get_future());
+    asio::post(worker->io, [task] { (*task)(); });
+  }
+  if (wait)
+    for (auto& result : results) {
+      auto more = result.get();
+      errors.insert(errors.end(), more.begin(), more.end());
+    }
+  return errors;
 }
 
 void Ztunnel::Impl::onSnapshot(std::shared_ptr<const config::Snapshot> snap) {
   snapshot.store(snap);
-  // Issue certificates up front so the first connection does not wait for signing.
-  for (const auto* pod : snap->podsOnNode(options.node))
-    if (snap->isMeshed(*pod)) (void)certs->get(identityOf(*pod, options.trust_domain));
-  for (auto& worker : workers)
-    asio::post(worker->io, [this, w = worker.get(), snap] { reconcile(*w, *snap); });
+  apply(desiredWorkloads(*snap), false);
+}
+
+std::string Ztunnel::Impl::onAgentMessage(const inpod::Message& message, int netns_fd) {
+  using Type = inpod::Message::Type;
+  std::optional<inpod::Netns> netns;
+  if (netns_fd >= 0) netns.emplace(inpod::Netns::adopt(netns_fd));
+  switch (message.type) {
+    case Type::kAdd: {
+      if (!netns) return "add " + message.workload.uid + ": no network namespace attached";
+      if (message.workload.ips.empty()) return "add " + message.workload.uid + ": no pod IP";
+      auto id = identity::SpiffeId::forWorkload(options.trust_domain, message.workload.ns,
+                                                message.workload.service_account);
+      if (!id) return "add " + message.workload.uid + ": " + id.message();
+      auto workload = std::make_shared<Workload>();
+      workload->pod.meta.ns = message.workload.ns;
+      workload->pod.meta.name = message.workload.name;
+      workload->pod.meta.uid = message.workload.uid;
+      workload->pod.service_account = message.workload.service_account;
+      workload->pod.ips = message.workload.ips;
+      workload->pod.node_name = options.node;
+      workload->id = *id;
+      workload->netns_inode = netns->inode();
+      workload->netns = std::make_shared<const inpod::Netns>(std::move(*netns));
+      inpod_workloads[message.workload.uid] = workload;
+      agent_named_.insert(message.workload.uid);
+      break;
+    }
+    case Type::kRemove:
+      inpod_workloads.erase(message.uid);
+      break;
+    case Type::kSnapshotSent:
+      // Pods the agent did not (re)send since it connected are gone.
+      std::erase_if(inpod_workloads,
+                    [&](const auto& entry) { return !agent_named_.count(entry.first); });
+      break;
+    case Type::kHello:
+      agent_named_.clear();
+      return "";
+    case Type::kAck:
+      return "unexpected ack from the agent";
+  }
+  auto errors = apply(desiredWorkloads(*snapshot.load()), true);
+  std::string joined;
+  for (const auto& error : errors) joined += (joined.empty() ? "" : "; ") + error;
+  return joined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,12 +293,6 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
   for (unsigned i = 0; i < z.options.workers; ++i) {
     auto worker = std::make_unique<Worker>();
     worker->index = i;
-    hbone::PoolOptions pool_options;
-    pool_options.idle_timeout = z.options.pool_idle_timeout;
-    Worker* w = worker.get();
-    worker->pool = std::make_unique<hbone::Pool>(
-        worker->io.get_executor(),
-        [&z, w](const hbone::PoolKey& key) { return z.dialPeer(*w, key); }, pool_options);
     z.workers.push_back(std::move(worker));
   }
 
@@ -167,14 +303,16 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
   z.source = std::move(*source);
   // The first snapshot is applied synchronously: listeners exist (or failed loudly) on return.
   z.snapshot.store(z.source->current());
-  for (auto& worker : z.workers) z.reconcile(*worker, *z.source->current());
+  z.apply(z.desiredWorkloads(*z.source->current()), true);
 
   // Outbound listeners: the first worker binds (port 0 resolves), the others join its port.
   for (const auto& spec : z.options.outbound) {
     tcp::endpoint listen = spec.listen;
     for (auto& worker : z.workers) {
-      auto listener = TcpListener::create(worker->io.get_executor(), listen, true,
-                                          z.options.socket_mark);
+      hbone::SocketOptions sockets;
+      sockets.mark = z.options.socket_mark;
+      sockets.reuse_port = true;
+      auto listener = TcpListener::create(worker->io.get_executor(), listen, sockets);
       if (!listener) return makeError("outbound for " + spec.ns + "/" + spec.pod + ": " +
                                       listener.message());
       listen = (*listener)->localEndpoint();
@@ -183,6 +321,11 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
     z.outbound_endpoints.push_back(listen);
   }
 
+  if (!z.options.inpod_socket.empty()) {
+    z.inpod_client = std::make_unique<InPodClient>(
+        z.control.get_executor(), z.options.inpod_socket,
+        [&z](const inpod::Message& message, int fd) { return z.onAgentMessage(message, fd); });
+  }
   if (auto served = z.startAdmin(); !served) return served.error();
   return std::unique_ptr<Ztunnel>(new Ztunnel(std::move(impl)));
 }
@@ -193,13 +336,14 @@ void Ztunnel::start() {
     for (size_t i = 0; i < worker->outbound.size(); ++i) {
       const auto& spec = z.options.outbound[i];
       worker->outbound[i]->start([&z, w = worker.get(), spec](tcp::socket socket) {
-        return z.serveOutbound(*w, spec, std::move(socket));
+        return z.serveOutboundListener(*w, spec, std::move(socket));
       });
     }
     worker->guard.emplace(worker->io.get_executor());
     worker->thread = std::thread([w = worker.get()] { w->io.run(); });
   }
   z.control_guard.emplace(z.control.get_executor());
+  if (z.inpod_client) z.inpod_client->start();
   z.control_thread = std::thread([&z] { z.control.run(); });
   z.ready = true;
 }
@@ -220,8 +364,8 @@ void Ztunnel::stop() {
   for (auto& worker : z.workers) {
     auto shutdown = [w = worker.get()] {
       for (auto& listener : w->outbound) listener->stop();
+      for (auto& [key, listeners] : w->workloads) listeners.pool->closeAll();
       w->workloads.clear();
-      w->pool->closeAll();
     };
     if (worker->thread.joinable()) {
       stop_on(worker->io, shutdown);
@@ -234,6 +378,7 @@ void Ztunnel::stop() {
   }
   if (running) {
     stop_on(z.control, [&z] {
+      if (z.inpod_client) z.inpod_client->stop();
       if (z.admin) z.admin->stop();
       if (z.metrics_server) z.metrics_server->stop();
       if (z.readiness_server) z.readiness_server->stop();
@@ -243,13 +388,14 @@ void Ztunnel::stop() {
     z.control.stop();
     z.control_thread.join();
   }
+  z.inpod_client.reset();
   z.admin.reset();
   z.metrics_server.reset();
   z.readiness_server.reset();
   z.source.reset();
   for (auto& worker : z.workers) {
     worker->outbound.clear();
-    worker->pool.reset();
+    worker->workloads.clear();
   }
 }
 
@@ -279,13 +425,19 @@ std::optional<tcp::endpoint> Ztunnel::readinessEndpoint() const {
 size_t Ztunnel::pooledConnections() const {
   size_t total = 0;
   for (auto& worker : impl_->workers) {
+    auto count = [w = worker.get()] {
+      size_t n = 0;
+      for (const auto& [key, listeners] : w->workloads) n += listeners.pool->connectionCount();
+      return n;
+    };
     if (!worker->thread.joinable()) {
-      total += worker->pool->connectionCount();
+      total += count();
       continue;
     }
-    std::promise<size_t> count;
-    asio::post(worker->io, [&] { count.set_value(worker->pool->connectionCount()); });
-    total += count.get_future().get();
+    std::packaged_task<size_t()> task(count);
+    auto result = task.get_future();
+    asio::post(worker->io, [&task] { task(); });
+    total += result.get();
   }
   return total;
 }

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/hbone/authority.h"
+#include "core/hbone/sockets.h"
 #include "core/hbone/signal.h"
 #include "core/identity/tls.h"
 
@@ -103,33 +104,14 @@ asio::awaitable<void> Connection::writeLoop() {
   }
 }
 
-Result<void> setSocketMark(tcp::socket& socket, uint32_t mark) {
-  if (mark == 0) return success();
-  if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0)
-    return makeError(std::string("SO_MARK: ") + std::strerror(errno) +
-                     " (needs CAP_NET_ADMIN)");
-  return success();
-}
-
-Result<void> setSocketMark(tcp::acceptor& acceptor, uint32_t mark) {
-  if (mark == 0) return success();
-  if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0)
-    return makeError(std::string("SO_MARK: ") + std::strerror(errno) +
-                     " (needs CAP_NET_ADMIN)");
-  return success();
-}
-
 asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
     asio::any_io_executor ex, tcp::endpoint peer_address, std::shared_ptr<asio::ssl::context> tls,
     std::vector<identity::SpiffeId> expected, DialOptions options) {
   const std::string where = formatAuthority(peer_address);
-  tcp::socket socket(ex);
+  auto opened = openSocket(ex, peer_address.protocol(), options.sockets);
+  if (!opened) co_return makeError("HBONE dial " + where + ": " + opened.message());
+  tcp::socket socket = std::move(*opened);
   boost::system::error_code ec;
-  socket.open(peer_address.protocol(), ec);
-  if (ec) co_return makeError("HBONE dial " + where + ": socket: " + ec.message());
-  if (auto marked = setSocketMark(socket, options.socket_mark); !marked)
-    co_return makeError("HBONE dial " + where + ": " + marked.message());
-  socket.set_option(tcp::no_delay(true), ec);
 
   asio::steady_timer deadline(ex, options.timeout);
   auto timed_out = std::make_shared<bool>(false);

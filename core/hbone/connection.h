@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/hbone/session.h"
+#include "core/hbone/sockets.h"
 #include "core/hbone/tls_transport.h"
 #include "core/identity/spiffe_id.h"
 #include "core/result.h"
@@ -52,7 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 struct DialOptions {
   std::chrono::milliseconds timeout{10000};  // TCP connect + TLS handshake
-  uint32_t socket_mark = 0;                  // SO_MARK, so capture never takes our own sockets
+  SocketOptions sockets;                     // mark (capture never takes it), namespace
   SessionSettings session;
 };
 
@@ -63,8 +64,5 @@ boost::asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
     std::shared_ptr<boost::asio::ssl::context> tls, std::vector<identity::SpiffeId> expected,
     DialOptions options);
 
-// Applies SO_MARK when mark != 0; an error names the missing capability.
-Result<void> setSocketMark(boost::asio::ip::tcp::socket& socket, uint32_t mark);
-Result<void> setSocketMark(boost::asio::ip::tcp::acceptor& acceptor, uint32_t mark);
 
 }  // namespace sluice::hbone

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/hbone/connection.h"
+#include "core/hbone/sockets.h"
 #include "core/hbone/stream.h"
 #include "core/identity/tls.h"
 
@@ -29,27 +30,10 @@ Server::~Server() { stop(); }
 Result<std::unique_ptr<Server>> Server::create(asio::any_io_executor ex, tcp::endpoint listen,
                                                TlsProvider tls, Handler handler,
                                                ServerOptions options) {
-  tcp::acceptor acceptor(ex);
-  boost::system::error_code ec;
-  const auto fail = [&](const std::string& what) {
-    return makeError("HBONE listener " + listen.address().to_string() + ":" +
-                     std::to_string(listen.port()) + ": " + what);
-  };
-  acceptor.open(listen.protocol(), ec);
-  if (ec) return fail(ec.message());
-  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (options.reuse_port) {
-    int one = 1;
-    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  }
-  if (auto marked = setSocketMark(acceptor, options.socket_mark); !marked)
-    return fail(marked.message());
-  acceptor.bind(listen, ec);
-  if (ec) return fail("bind: " + ec.message());
-  acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return fail("listen: " + ec.message());
+  auto acceptor = listenOn(ex, listen, options.sockets);
+  if (!acceptor) return makeError("HBONE " + acceptor.message());
   return std::unique_ptr<Server>(
-      new Server(ex, std::move(acceptor), std::move(tls), std::move(handler), options));
+      new Server(ex, std::move(*acceptor), std::move(tls), std::move(handler), options));
 }
 
 tcp::endpoint Server::localEndpoint() const {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/hbone/session.h"
+#include "core/hbone/sockets.h"
 #include "core/identity/spiffe_id.h"
 #include "core/result.h"
 
@@ -26,8 +27,7 @@ struct InboundContext {
 };
 
 struct ServerOptions {
-  uint32_t socket_mark = 0;
-  bool reuse_port = false;  // one acceptor per worker on the same address
+  SocketOptions sockets;  // the listener's: mark, SO_REUSEPORT, namespace
   std::chrono::milliseconds handshake_timeout{10000};
   SessionSettings session;
 };

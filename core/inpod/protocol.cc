@@ -176,7 +176,9 @@ Result<Received> receiveMessage(int socket) {
   auto message = decode(std::string_view(buffer.data(), static_cast<size_t>(n)));
   if (!message) {
     if (received.fd >= 0) ::close(received.fd);
-    return message.error();
+    received.fd = -1;
+    received.invalid = message.message();
+    return received;
   }
   received.message = std::move(*message);
   return received;

@@ -46,11 +46,14 @@ std::string encode(const Message& message);
 Result<Message> decode(std::string_view text);
 
 // One message (and optionally one fd) per packet, blocking. receive() returns the passed fd
-// (owned by the caller) or -1; an orderly close of the peer is an error "peer closed".
+// (owned by the caller) or -1; an orderly close of the peer is an error "peer closed"; a
+// packet that is not a valid message comes back with `invalid` set, so the receiver can
+// answer it and carry on.
 Result<void> sendMessage(int socket, const Message& message, int fd = -1);
 struct Received {
   Message message;
   int fd = -1;
+  std::string invalid;  // set when the packet arrived but is not a valid message (fd closed)
 };
 Result<Received> receiveMessage(int socket);
 

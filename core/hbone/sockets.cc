@@ -1,0 +1,66 @@
+#include "core/hbone/sockets.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/hbone/authority.h"
+
+namespace sluice::hbone {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+template <class Socket>
+Result<void> prepare(Socket& socket, const tcp& protocol, const SocketOptions& options) {
+  boost::system::error_code ec;
+  if (options.make_socket) {
+    auto fd = options.make_socket(protocol.family());
+    if (!fd) return fd.error();
+    socket.assign(protocol, *fd, ec);
+  } else {
+    socket.open(protocol, ec);
+  }
+  if (ec) return makeError("socket: " + ec.message());
+  if (options.mark != 0 && ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK,
+                                        &options.mark, sizeof options.mark) != 0)
+    return makeError(std::string("SO_MARK: ") + std::strerror(errno) + " (needs CAP_NET_ADMIN)");
+  return success();
+}
+
+}  // namespace
+
+Result<tcp::acceptor> listenOn(const asio::any_io_executor& ex, const tcp::endpoint& endpoint,
+                               const SocketOptions& options) {
+  const auto fail = [&](const std::string& what) {
+    return makeError("listen on " + formatAuthority(endpoint) + ": " + what);
+  };
+  tcp::acceptor acceptor(ex);
+  if (auto prepared = prepare(acceptor, endpoint.protocol(), options); !prepared)
+    return fail(prepared.message());
+  boost::system::error_code ec;
+  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (options.reuse_port) {
+    const int one = 1;
+    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind: " + ec.message());
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen: " + ec.message());
+  return acceptor;
+}
+
+Result<tcp::socket> openSocket(const asio::any_io_executor& ex, const tcp& protocol,
+                               const SocketOptions& options) {
+  tcp::socket socket(ex);
+  if (auto prepared = prepare(socket, protocol, options); !prepared) return prepared.error();
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  return socket;
+}
+
+}  // namespace sluice::hbone
