@@ -22,6 +22,8 @@ Carries the TCP connections of the meshed pods on NODE over mutual-TLS HBONE tun
   --inbound-plaintext-port PORT  plaintext inbound port (default 15006)
   --inpod-socket PATH        in-pod mode: take workloads and their network namespaces from
                              the node agent listening on PATH
+  --bpf-pin-dir DIR          in-pod mode: the capture maps pinned by the agent
+                             (default /sys/fs/bpf/sluice)
   --outbound NS/POD=ADDR:PORT[,DEST:PORT]
                              outbound listener for workload NS/POD; traffic goes to DEST,
                              or to the address it was accepted on (repeatable)
@@ -122,6 +124,8 @@ Result<Options> parseOptions(int argc, char** argv, bool& help) {
       options.ca_dir = value;
     } else if (flag == "--inpod-socket") {
       options.inpod_socket = value;
+    } else if (flag == "--bpf-pin-dir") {
+      options.bpf_pin_dir = value;
     } else if (flag == "--trust-domain") {
       options.trust_domain = value;
     } else if (flag == "--hbone-port" || flag == "--inbound-plaintext-port") {

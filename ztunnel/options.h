@@ -34,10 +34,12 @@ struct Options {
   // In-pod mode: the node agent's socket; workloads then come from the agent, each with its
   // network namespace, instead of from the configuration's pods on this node.
   std::filesystem::path inpod_socket;
-  // In-pod mode: the original destination of a captured connection (from the capture
-  // programs' map); unset or empty result: the connection is refused.
-  std::function<std::optional<boost::asio::ip::tcp::endpoint>(
-      const boost::asio::ip::tcp::socket&)>
+  // In-pod mode: where the capture programs pinned their maps; the original destination of
+  // each captured connection is taken from there.
+  std::filesystem::path bpf_pin_dir = "/sys/fs/bpf/sluice";
+  // Overrides the pinned map (tests): the original destination of an accepted connection, or
+  // nothing to refuse it.
+  std::function<std::optional<boost::asio::ip::tcp::endpoint>(int accepted_fd)>
       original_destination;
   std::vector<OutboundListenerSpec> outbound;
   std::optional<boost::asio::ip::tcp::endpoint> admin;      // loopback only

@@ -252,7 +252,8 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   boost::system::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   std::optional<tcp::endpoint> found = fixed;
-  if (!found && options.original_destination) found = options.original_destination(socket);
+  if (!found && options.original_destination)
+    found = options.original_destination(socket.native_handle());
   if (!found) {
     spdlog::warn("outbound from {}: no original destination for {} (is capture active?); refused",
                  workload->key(), endpointText(peer));

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/admin/http_server.h"
+#include "core/bpf/original_destination.h"
 #include "core/config/file_source.h"
 #include "core/config/snapshot.h"
 #include "core/hbone/connection.h"
@@ -321,6 +322,30 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
     z.outbound_endpoints.push_back(listen);
   }
 
+  if (!z.options.inpod_socket.empty() && !z.options.original_destination) {
+    // The agent pins the capture maps, possibly after ztunnel starts: open on first use.
+    auto table = std::make_shared<std::optional<bpf::OriginalDestinationTable>>();
+    auto mutex = std::make_shared<std::mutex>();
+    z.options.original_destination = [table, mutex, dir = z.options.bpf_pin_dir](
+                                         int fd) -> std::optional<tcp::endpoint> {
+      std::unique_lock lock(*mutex);
+      if (!*table) {
+        auto opened = bpf::OriginalDestinationTable::openPinned(dir.string());
+        if (!opened) {
+          spdlog::warn("capture maps: {}", opened.message());
+          return std::nullopt;
+        }
+        table->emplace(std::move(*opened));
+      }
+      lock.unlock();
+      auto taken = (*table)->take(fd);
+      if (!taken) return std::nullopt;
+      boost::system::error_code ec;
+      auto address = asio::ip::make_address(taken->address.toString(), ec);
+      if (ec) return std::nullopt;
+      return tcp::endpoint(address, taken->port);
+    };
+  }
   if (!z.options.inpod_socket.empty()) {
     z.inpod_client = std::make_unique<InPodClient>(
         z.control.get_executor(), z.options.inpod_socket,

@@ -166,7 +166,7 @@ status: {phase: Running, podIP: )" + pods_.ip_b + R"(}
     options.readiness.reset();
     const auto app = tcp::endpoint(asio::ip::make_address(pods_.ip_b), 8080);
     // Stands in for the capture programs' original-destination map.
-    options.original_destination = [app](const tcp::socket&) { return app; };
+    options.original_destination = [app](int) { return app; };
     auto created = Ztunnel::create(options);
     ASSERT_TRUE(created) << created.message();
     ztunnel_ = std::move(*created);
