@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/admin/http_server.h"
+#include "core/bpf/inbound_steering.h"
 #include "core/config/file_source.h"
 #include "core/config/snapshot.h"
 #include "core/hbone/pool.h"
@@ -55,6 +56,9 @@ struct WorkloadListeners {
   std::vector<std::unique_ptr<hbone::Server>> hbone;
   std::vector<std::unique_ptr<TcpListener>> plaintext;
   std::vector<std::unique_ptr<TcpListener>> outbound;  // in-pod capture listeners (15001)
+  // In-pod, worker 0 only: sk_lookup steering of the pod's inbound traffic to 15006. Pinned, so
+  // it outlives a ztunnel restart and fails closed meanwhile; uninstalled when the pod goes.
+  std::optional<bpf::InboundSteering> steering;
 };
 
 struct Worker {
@@ -107,6 +111,8 @@ struct Ztunnel::Impl {
   std::vector<std::string> apply(std::vector<std::shared_ptr<const Workload>> desired, bool wait);
   std::vector<std::string> reconcile(Worker& worker,
                                      const std::vector<std::shared_ptr<const Workload>>& desired);
+  // sk_lookup for a pod's namespace, pinned per namespace, steering to `listener_fd`.
+  Result<bpf::InboundSteering> steerInbound(const Workload& workload, int listener_fd);
   // In-pod mode: one agent message; returns the error for the ack ("" on success).
   std::string onAgentMessage(const inpod::Message& message, int netns_fd);
   Result<void> startAdmin();

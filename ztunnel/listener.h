@@ -24,6 +24,7 @@ class TcpListener {
   void start(Handler handler);
   void stop();
   boost::asio::ip::tcp::endpoint localEndpoint() const;
+  int nativeHandle() { return acceptor_.native_handle(); }
 
  private:
   explicit TcpListener(boost::asio::ip::tcp::acceptor acceptor);

@@ -169,6 +169,9 @@ Result<Options> parseOptions(int argc, char** argv, bool& help) {
   if (options.node.empty()) return makeError("--node is required\n\n" + usage());
   if (options.config_dir.empty()) return makeError("--config-dir is required\n\n" + usage());
   if (options.ca_dir.empty()) return makeError("--ca-dir is required\n\n" + usage());
+  // In-pod, ztunnel's own sockets live in pods that capture applies to: they must carry the
+  // mark the capture programs leave alone.
+  if (!options.inpod_socket.empty() && options.socket_mark == 0) options.socket_mark = 1337;
   return options;
 }
 

@@ -37,6 +37,8 @@ struct Options {
   // In-pod mode: where the capture programs pinned their maps; the original destination of
   // each captured connection is taken from there.
   std::filesystem::path bpf_pin_dir = "/sys/fs/bpf/sluice";
+  // In-pod mode: steer traffic arriving at each pod to its 15006 listener (sk_lookup).
+  bool inbound_steering = true;
   // Overrides the pinned map (tests): the original destination of an accepted connection, or
   // nothing to refuse it.
   std::function<std::optional<boost::asio::ip::tcp::endpoint>(int accepted_fd)>
@@ -47,7 +49,7 @@ struct Options {
   std::optional<boost::asio::ip::tcp::endpoint> readiness;
   unsigned workers = 1;
   std::string access_log = "-";        // path, "-" for stdout, "" for none
-  uint32_t socket_mark = 0;            // SO_MARK on every socket ztunnel opens
+  uint32_t socket_mark = 0;            // SO_MARK on every socket ztunnel opens (in-pod: 1337)
   std::chrono::milliseconds pool_idle_timeout = std::chrono::minutes(5);
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
   std::string log_level = "info";

@@ -75,6 +75,25 @@ hbone::SocketOptions Workload::sockets(uint32_t mark, bool reuse_port) const {
   return out;
 }
 
+Result<bpf::InboundSteering> Ztunnel::Impl::steerInbound(const Workload& workload,
+                                                        int listener_fd) {
+  auto cookie = workload.netns->cookie();
+  if (!cookie) return makeError("inbound steering: " + cookie.message());
+  bpf::InboundOptions steering_options;
+  // Unpinned (no pin directory) steering ends with this process; tests use that.
+  if (!options.bpf_pin_dir.empty())
+    steering_options.pinDirectory =
+        (options.bpf_pin_dir / ("netns-" + std::to_string(*cookie))).string();
+  steering_options.bypassPorts = {options.hbone_port, 15020, 15021, 15000};
+  auto steering = bpf::InboundSteering::create(steering_options);
+  if (!steering) return makeError("inbound steering: " + steering.message());
+  if (auto attached = steering->attach(workload.netns->fd()); !attached)
+    return makeError("inbound steering: " + attached.message());
+  if (auto registered = steering->setListener(listener_fd); !registered)
+    return makeError("inbound steering: " + registered.message());
+  return std::move(*steering);
+}
+
 std::vector<std::shared_ptr<const Workload>> Ztunnel::Impl::desiredWorkloads(
     const config::Snapshot& snap) {
   std::vector<std::shared_ptr<const Workload>> desired;
@@ -108,6 +127,10 @@ std::vector<std::string> Ztunnel::Impl::reconcile(
     auto want = by_key.find(it->first);
     if (want == by_key.end() || !want->second->sameAs(*it->second.workload)) {
       if (worker.index == 0) spdlog::info("workload {} no longer served", it->first);
+      if (it->second.steering) {
+        if (auto removed = it->second.steering->uninstall(); !removed)
+          spdlog::warn("workload {}: removing inbound steering: {}", it->first, removed.message());
+      }
       it = worker.workloads.erase(it);  // listeners close; open connections finish
     } else {
       it->second.workload = want->second;  // labels may have changed
@@ -182,6 +205,16 @@ std::vector<std::string> Ztunnel::Impl::reconcile(
           return serveOutbound(worker, workload, pool, std::nullopt, std::move(socket));
         });
         listeners.outbound.push_back(std::move(*outbound));
+      }
+    }
+    if (workload->netns && options.inbound_steering && worker.index == 0 &&
+        !listeners.plaintext.empty()) {
+      if (auto steering = steerInbound(*workload, listeners.plaintext.front()->nativeHandle());
+          steering) {
+        listeners.steering.emplace(std::move(*steering));
+      } else {
+        fail(steering.message());
+        complete = false;
       }
     }
     if (worker.index == 0 && complete)

@@ -28,7 +28,7 @@ int run(const std::string& command) { return std::system((command + " >/dev/null
 
 // Two pod namespaces joined by a veth pair, removed in the destructor (also on failure).
 struct PodPair {
-  std::string tag = std::to_string(::getpid() % 100000) + "x" + std::to_string(std::random_device{}() % 1000);
+  std::string tag = std::to_string(::getpid()) + "x" + std::to_string(std::random_device{}() % 1000);
   std::string ns_a = "sluice-zt-" + tag + "-a";
   std::string ns_b = "sluice-zt-" + tag + "-b";
   int subnet = 100 + static_cast<int>(std::random_device{}() % 150);
@@ -37,6 +37,7 @@ struct PodPair {
   bool ok = false;
 
   PodPair() {
+    sweepStale();
     ok = run("ip netns add " + ns_a) == 0 && run("ip netns add " + ns_b) == 0 &&
          run("ip link add szt" + tag + "a type veth peer name szt" + tag + "b") == 0 &&
          run("ip link set szt" + tag + "a netns " + ns_a) == 0 &&
@@ -50,6 +51,17 @@ struct PodPair {
   ~PodPair() {
     run("ip netns del " + ns_a);
     run("ip netns del " + ns_b);
+  }
+  // Namespaces left by a test process that crashed (its pid is in the name) are removed.
+  static void sweepStale() {
+    if (!std::filesystem::is_directory("/run/netns")) return;
+    for (const auto& entry : std::filesystem::directory_iterator("/run/netns")) {
+      const auto name = entry.path().filename().string();
+      if (name.rfind("sluice-zt-", 0) != 0) continue;
+      const auto pid = std::atoi(name.c_str() + 10);
+      if (pid > 0 && pid != ::getpid() && !std::filesystem::exists("/proc/" + std::to_string(pid)))
+        run("ip netns del " + name);
+    }
   }
 };
 
@@ -153,6 +165,48 @@ status: {phase: Running, podIP: )" + pods_.ip_b + R"(}
     std::filesystem::remove_all(dir_);
   }
 
+  void writeMtls(const std::string& mode) {
+    std::ofstream(dir_ / "config" / "peer-authentication.yaml") << R"(apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: demo}
+spec:
+  mtls: {mode: )" + mode + "}\n";
+  }
+
+  // Pod A connects straight to pod B's application address, as a pod outside the mesh would
+  // (nothing captures pod A here): pod B's steering hands the connection to ztunnel's 15006.
+  std::string plaintextToB(const std::string& payload) {
+    asio::io_context io;
+    auto app = podListener(io, pods_.ns_b, pods_.ip_b, 8080);
+    std::thread server([&] {
+      boost::system::error_code ec;
+      auto peer = app.accept(ec);
+      if (ec) return;
+      std::string buffer(payload.size(), '\0');
+      asio::read(peer, asio::buffer(buffer), ec);
+      asio::write(peer, asio::buffer(buffer), ec);
+    });
+    std::string reply(payload.size(), '\0');
+    {
+      auto client = podSocket(io, pods_.ns_a);
+      boost::system::error_code ec;
+      client.non_blocking(false);
+      client.connect(tcp::endpoint(asio::ip::make_address(pods_.ip_b), 8080), ec);
+      if (!ec) asio::write(client, asio::buffer(payload), ec);
+      if (!ec) asio::read(client, asio::buffer(reply), ec);
+      if (ec) reply = "error: " + ec.message();
+    }
+    ::shutdown(app.native_handle(), SHUT_RDWR);
+    app.close();
+    server.join();
+    return reply;
+  }
+
+  std::string accessLog() {
+    std::ifstream log(dir_ / "access.log");
+    return std::string(std::istreambuf_iterator<char>(log), {});
+  }
+
   void startZtunnel() {
     Options options;
     options.node = "node-1";
@@ -161,6 +215,7 @@ status: {phase: Running, podIP: )" + pods_.ip_b + R"(}
     options.access_log = (dir_ / "access.log").string();
     options.inpod_socket = dir_ / "agent.sock";
     options.workers = 1;
+    options.bpf_pin_dir.clear();  // steering without pins: it ends with the test
     options.admin.reset();
     options.metrics.reset();
     options.readiness.reset();
@@ -245,6 +300,26 @@ TEST_F(InPod, PodsHandedOverByTheAgentTalkOverHbone) {
             std::string::npos) << text;
   EXPECT_NE(text.find("\"dst_identity\":\"spiffe://cluster.local/ns/demo/sa/server\""),
             std::string::npos) << text;
+}
+
+TEST_F(InPod, PermissivePlaintextIsSteeredThroughZtunnelToTheApp) {
+  startZtunnel();
+  ASSERT_EQ(agent_->add("uid-b", "server", pods_.ip_b, pods_.ns_b), "");
+  EXPECT_EQ(plaintextToB("plain hello"), "plain hello");
+  // The connection went through ztunnel's inbound plaintext path, to the original port.
+  std::string log;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       std::chrono::steady_clock::now() < until && log.find(pods_.ip_b + ":8080") == std::string::npos;
+       std::this_thread::sleep_for(std::chrono::milliseconds(10)))
+    log = accessLog();
+  EXPECT_NE(log.find("\"dst\":\"" + pods_.ip_b + ":8080\""), std::string::npos) << log;
+}
+
+TEST_F(InPod, StrictRefusesPlaintextAndTheAppNeverSeesIt) {
+  writeMtls("STRICT");
+  startZtunnel();
+  ASSERT_EQ(agent_->add("uid-b", "server", pods_.ip_b, pods_.ns_b), "");
+  EXPECT_EQ(plaintextToB("secret").rfind("error: ", 0), 0u) << "plaintext reached the app";
 }
 
 TEST_F(InPod, RemovedPodIsNoLongerServed) {
