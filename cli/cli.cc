@@ -10,6 +10,7 @@ namespace {
 // Adding a subcommand: write `int xCommand(args, io)` in cli/x.cc and add one row here.
 constexpr Command kCommands[] = {
     {"validate", "check configuration files and say what Sluice accepts", &validateCommand},
+    {"lab", "build, inspect and remove a local mesh of netns and cgroups", &labCommand},
 };
 
 void printUsage(std::ostream& out) {

@@ -35,5 +35,6 @@ int run(std::span<const std::string> args, Io io);
 
 // Subcommands.
 int validateCommand(std::span<const std::string> args, Io io);
+int labCommand(std::span<const std::string> args, Io io);
 
 }  // namespace sluice::cli

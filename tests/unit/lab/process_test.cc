@@ -1,0 +1,96 @@
+// Running programs without a shell: output, exit codes, deadlines, and failures that name
+// the step (cgroup, netns, exec) that went wrong.
+#include "core/lab/process.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "tests/unit/lab/lab_test_util.h"
+
+namespace sluice::lab {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+TEST(LabProcess, CapturesOutputAndExitCode) {
+  auto ran = runCommand({"sh", "-c", "echo out; echo err >&2; exit 3"});
+
+  ASSERT_TRUE(ran) << ran.message();
+  EXPECT_EQ(ran->exit_code, 3);
+  EXPECT_EQ(ran->out, "out\n");
+  EXPECT_EQ(ran->err, "err\n");
+  EXPECT_FALSE(ran->ok());
+  EXPECT_EQ(ran->describe(), "exited 3: err");
+}
+
+TEST(LabProcess, KillsACommandPastItsDeadline) {
+  auto ran = runCommand({"sleep", "30"}, {}, 100ms);
+
+  ASSERT_TRUE(ran) << ran.message();
+  EXPECT_TRUE(ran->timed_out);
+  EXPECT_FALSE(ran->ok());
+}
+
+TEST(LabProcess, NamesAProgramThatIsNotThere) {
+  auto ran = runCommand({"sluice-no-such-program"});
+
+  ASSERT_FALSE(ran);
+  EXPECT_THAT(ran.message(), HasSubstr("sluice-no-such-program"));
+  EXPECT_THAT(ran.message(), HasSubstr("not found"));
+}
+
+TEST(LabProcess, NamesTheNetnsItCouldNotEnter) {
+  auto started = ChildProcess::start({"true"}, Placement{{}, "/run/netns/sluice-no-such-netns"});
+
+  ASSERT_FALSE(started);
+  EXPECT_THAT(started.message(), HasSubstr("/run/netns/sluice-no-such-netns"));
+}
+
+TEST(LabProcess, NamesTheCgroupItCouldNotJoin) {
+  testing::TempDir dir;  // a plain directory: its cgroup.procs does not exist
+  auto ran = runCommand({"true"}, Placement{dir.path(), {}});
+
+  ASSERT_FALSE(ran);
+  EXPECT_THAT(ran.message(), HasSubstr("cgroup " + dir.path().string()));
+}
+
+TEST(LabProcess, StartedChildIsKilledWhenItsHandleIsDropped) {
+  pid_t pid;
+  {
+    auto child = ChildProcess::start({"sleep", "30"});
+    ASSERT_TRUE(child) << child.message();
+    pid = child->pid();
+    EXPECT_EQ(::kill(pid, 0), 0);
+  }
+  EXPECT_NE(::kill(pid, 0), 0);  // reaped, so the pid is gone
+}
+
+TEST(LabProcess, WaitReportsTheExitCode) {
+  auto child = ChildProcess::start({"sh", "-c", "exit 7"});
+  ASSERT_TRUE(child) << child.message();
+
+  auto code = child->wait(5s);
+
+  ASSERT_TRUE(code) << code.message();
+  EXPECT_EQ(*code, 7);
+  EXPECT_FALSE(child->running());
+}
+
+TEST(LabProcess, WaitingForAListenerFailsWhenTheServerExits) {
+  auto child = ChildProcess::start({"true"});
+  ASSERT_TRUE(child) << child.message();
+
+  auto listening = waitForListener(child->pid(), 1, 5s);
+
+  ASSERT_FALSE(listening);
+  EXPECT_THAT(listening.message(), HasSubstr("exited before listening"));
+}
+
+TEST(LabProcess, QuotesCommandsForMessages) {
+  EXPECT_EQ(quoteCommand({"ip", "link", "add", "a b", ""}), "ip link add 'a b' ''");
+}
+
+}  // namespace
+}  // namespace sluice::lab
