@@ -85,13 +85,16 @@ for node in node-a node-b; do
     --config-dir "$work/config" --cgroup "$(node_field "$node" cgroup)" \
     --pin-dir "$work/bpf/$node" --socket "$work/$node.sock" --lab-state "$state" \
     >"$work/$node-agent.log" 2>&1 &
+  disown
   "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$ztunnel" --node "$node" \
     --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/$node.sock" \
     --bpf-pin-dir "$work/bpf/$node" --workers 1 --access-log "$work/$node.log" \
     >"$work/$node-ztunnel.out" 2>&1 &
+  disown
 done
 "$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
   --directory "$work/www" 8080 >/dev/null 2>&1 &
+disown
 node_b=$(node_field node-b ipv4)
 eventually 20 curl -fs --noproxy '*' "http://$node_b:15021/healthz/ready" ||
   { echo "node-b's ztunnel did not become ready" >&2; cat "$work"/*.out >&2; exit 1; }

@@ -75,13 +75,16 @@ import json, sys; print([n['cgroup'] for n in json.load(sys.stdin)['nodes'] if n
   "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$agent" run --node "$node" \
     --config-dir "$work/config" --cgroup "$cgroup" --pin-dir "$work/bpf/$node" \
     --socket "$work/$node.sock" --lab-state "$state" >"$work/$node-agent.log" 2>&1 &
+  disown
   "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$ztunnel" --node "$node" \
     --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/$node.sock" \
     --bpf-pin-dir "$work/bpf/$node" --no-admin --workers 1 \
     --access-log "$work/$node.log" >"$work/$node-ztunnel.out" 2>&1 &
+  disown
 done
 "$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
   --directory "$work/www" 8080 >/dev/null 2>&1 &
+disown
 
 enrolled() { grep -q "pod $1 enrolled" "$work/$2-agent.log"; }
 if eventually 20 enrolled shop/client node-a && eventually 20 enrolled shop/server node-b; then
