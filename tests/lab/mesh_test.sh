@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The mesh end to end in the local lab, with real capture: two nodes (each an agent and a
 # ztunnel in the node's netns and cgroup), pods as netns + cgroup, unmodified clients (curl).
-# Checks: cross-node pod-to-pod goes over mTLS HBONE (identities in both access logs); a pod
-# outside the mesh reaches a meshed pod under PERMISSIVE and is refused under STRICT; removing
-# the namespace label returns the pods to plain traffic; the agent restarting keeps capture.
+# Checks: cross-node and same-node pod-to-pod over mTLS HBONE (identities in the access logs);
+# service VIP to endpoint; IPv6; an opted-out pod stays plain; a pod outside the mesh reaches a
+# meshed pod under PERMISSIVE and is refused under STRICT; ztunnel restart (the agent replays);
+# agent restart (capture continues); removing the namespace label returns pods to plain traffic.
 # Usage: tests/lab/mesh_test.sh BUILD_DIR. Needs root; skips (77) otherwise, fails under CI=true.
 set -euo pipefail
 
@@ -64,6 +65,32 @@ kind: Pod
 metadata: {name: outsider, namespace: legacy, uid: 7f1c0a00-0000-4000-8000-000000000003}
 spec: {nodeName: node-a}
 status: {phase: Running, podIP: 198.18.1.20}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: shop, uid: 7f1c0a00-0000-4000-8000-000000000004, labels: {app: db}}
+spec: {nodeName: node-a, serviceAccountName: db}
+status: {phase: Running, podIPs: [{ip: 198.18.1.30}, {ip: "fd00:5::1:30"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client6, namespace: shop, uid: 7f1c0a00-0000-4000-8000-000000000006, labels: {app: client6}}
+spec: {nodeName: node-b, serviceAccountName: client6}
+status: {phase: Running, podIPs: [{ip: 198.18.2.60}, {ip: "fd00:5::2:60"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: batch, namespace: shop, uid: 7f1c0a00-0000-4000-8000-000000000005, labels: {sluice.dev/dataplane-mode: none}}
+spec: {nodeName: node-a, serviceAccountName: batch}
+status: {phase: Running, podIP: 198.18.1.40}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: server, namespace: shop}
+spec:
+  clusterIP: 198.19.0.10
+  selector: {app: server}
+  ports: [{name: http, port: 80, targetPort: 8080}]
 YAML
 "$sluicectl" lab up --config "$work/config" "${lab[@]}" >/dev/null
 state=$(ls "$work"/state/*.json)
@@ -83,6 +110,9 @@ import json, sys; print([n['cgroup'] for n in json.load(sys.stdin)['nodes'] if n
   disown
 done
 "$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
+  --directory "$work/www" 8080 >/dev/null 2>&1 &
+disown
+"$sluicectl" lab exec "${lab[@]}" shop/db -- python3 -m http.server --bind :: \
   --directory "$work/www" 8080 >/dev/null 2>&1 &
 disown
 
@@ -129,6 +159,57 @@ plain_logged() {
 }
 eventually 10 plain_logged && pass "that plaintext went through node-b's ztunnel (steered to 15006)" ||
   fail "outsider's plaintext bypassed ztunnel"
+
+# Same node: client and db both on node-a, one ztunnel on both ends.
+body=$(curl_as shop/client http://198.18.1.30:8080/index.html || true)
+same_node() {
+  log_has "$work/node-a.log" direction=outbound dst_identity=spiffe://cluster.local/ns/shop/sa/db \
+    src_identity=spiffe://cluster.local/ns/shop/sa/client &&
+    log_has "$work/node-a.log" direction=inbound dst_identity=spiffe://cluster.local/ns/shop/sa/db
+}
+[[ $body == "hello from server" ]] && eventually 10 same_node &&
+  pass "same node: client -> db over HBONE through node-a's ztunnel" || fail "same node: got '$body'"
+
+# A service VIP is resolved to an endpoint by the client's ztunnel.
+body=$(curl_as shop/client http://198.19.0.10/index.html || true)
+vip_logged() {
+  log_has "$work/node-a.log" direction=outbound dst=198.18.2.10:8080 \
+    dst_identity=spiffe://cluster.local/ns/shop/sa/server
+}
+[[ $body == "hello from server" ]] && eventually 10 vip_logged &&
+  pass "service VIP 198.19.0.10:80 -> endpoint 198.18.2.10:8080 over HBONE" ||
+  fail "service VIP: got '$body'"
+
+# IPv6, across nodes: client6 (node-b) -> db (node-a).
+body=$(curl_as shop/client6 "http://[fd00:5::1:30]:8080/index.html" || true)
+v6_logged() {
+  log_has "$work/node-b.log" direction=outbound 'dst=\[fd00:5::1:30\]:8080' \
+    dst_identity=spiffe://cluster.local/ns/shop/sa/db
+}
+[[ $body == "hello from server" ]] && eventually 10 v6_logged &&
+  pass "IPv6: client6 -> [fd00:5::1:30]:8080 over HBONE" || fail "IPv6: got '$body'"
+
+# An opted-out pod keeps plain traffic: its ztunnel never sees its connections.
+body=$(curl_as shop/batch http://198.18.2.10:8080/index.html || true)
+opted_out_captured() { log_has "$work/node-a.log" direction=outbound 'src=198\.18\.1\.40.*'; }
+if [[ $body == "hello from server" ]] && ! opted_out_captured; then
+  pass "opt-out pod (sluice.dev/dataplane-mode=none) is not captured"
+else
+  fail "opt-out pod: got '$body' or was captured"
+fi
+grep -q "shop/batch enrolled" "$work/node-a-agent.log" && fail "opt-out pod enrolled" ||
+  pass "opt-out pod is not enrolled"
+
+# ztunnel restarts on node-b: the agent replays its pods and traffic flows again.
+pkill -f "sluice-ztunnel --node node-b" || true
+"$sluicectl" lab exec "${lab[@]}" --node node-b -- "$ztunnel" --node node-b \
+  --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/node-b.sock" \
+  --bpf-pin-dir "$work/bpf/node-b" --no-admin --workers 1 \
+  --access-log "$work/node-b.log" >>"$work/node-b-ztunnel.out" 2>&1 &
+disown
+served_again() { [[ $(curl_as shop/client http://198.18.2.10:8080/index.html) == "hello from server" ]]; }
+eventually 20 served_again && pass "ztunnel restart: the agent replays the pods and traffic works again" ||
+  fail "ztunnel restart: traffic did not come back"
 
 cat >"$work/config/strict.yaml" <<'YAML'
 apiVersion: security.istio.io/v1
