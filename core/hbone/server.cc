@@ -47,9 +47,11 @@ void Server::stop() {
   *alive_ = false;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  // Open tunnels carry on to their end: GOAWAY turns new streams away, then each connection
+  // closes once its last stream is done.
   auto connections = std::move(connections_);
   connections_.clear();
-  for (const auto& connection : connections) connection->close();
+  for (const auto& connection : connections) connection->drain();
 }
 
 asio::awaitable<void> Server::acceptLoop() {
@@ -100,7 +102,10 @@ asio::awaitable<void> Server::serve(tcp::socket socket) {
 
   InboundContext context{*peer, peer_address, local_address};
   auto on_request = [this, alive, context](std::shared_ptr<Stream> request) {
-    if (!*alive) return;
+    if (!*alive) {
+      request->respond(503);  // the listener is gone (workload removed): no new tunnels
+      return;
+    }
     asio::co_spawn(ex_, handler_(std::move(request), context), asio::detached);
   };
   auto session = Session::create(ex_, Role::kServer, options_.session, std::move(on_request));

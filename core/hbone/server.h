@@ -47,7 +47,8 @@ class Server {
 
   boost::asio::ip::tcp::endpoint localEndpoint() const;
   void start();
-  // Stops accepting and closes every connection.
+  // Stops accepting; open connections are sent GOAWAY and close when their streams end, so
+  // removing a workload never cuts a tunnel that is carrying traffic.
   void stop();
   size_t connectionCount() const { return connections_.size(); }
 

@@ -160,7 +160,10 @@ Result<std::shared_ptr<Stream>> Session::connect(const std::string& authority,
 void Session::shutdown() {
   if (goaway_) return;
   goaway_ = true;
-  nghttp2_session_terminate_session(h2_, NGHTTP2_NO_ERROR);
+  // A graceful GOAWAY: streams up to the last one processed carry on (terminate_session would
+  // close them all).
+  nghttp2_submit_goaway(h2_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2_),
+                        NGHTTP2_NO_ERROR, nullptr, 0);
   wantWrite();
 }
 

@@ -211,6 +211,49 @@ served_again() { [[ $(curl_as shop/client http://198.18.2.10:8080/index.html) ==
 eventually 20 served_again && pass "ztunnel restart: the agent replays the pods and traffic works again" ||
   fail "ztunnel restart: traffic did not come back"
 
+# A long-lived connection, opened while enrolled: it must survive the agent restarting and the
+# namespace being unenrolled (capture acts at connect time; ztunnel keeps open tunnels).
+cat >"$work/echo.py" <<'PY'
+import socket, sys, threading
+server = socket.create_server((sys.argv[1], int(sys.argv[2])))
+def serve(conn):
+    with conn:
+        while data := conn.recv(4096):
+            conn.sendall(data)
+while True:
+    threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+PY
+cat >"$work/long.py" <<'PY'
+import socket, sys
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+while True:
+    with open(sys.argv[3]) as commands:
+        for line in commands:
+            word = line.strip()
+            try:
+                sock.sendall(word.encode() + b"\n")
+                reply = sock.recv(4096).decode().strip()
+                result = "ok " + word if reply == word else "bad " + reply
+            except OSError as error:
+                result = "fail " + word + " " + str(error)
+            with open(sys.argv[4], "a") as out:
+                print(result, file=out, flush=True)
+PY
+mkfifo "$work/long.ctl"
+"$sluicectl" lab exec "${lab[@]}" shop/server -- python3 "$work/echo.py" 198.18.2.10 9000 >/dev/null 2>&1 &
+disown
+listening() { "$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -c "import socket; socket.create_connection(('198.18.2.10', 9000), timeout=1)"; }
+eventually 10 listening || true
+"$sluicectl" lab exec "${lab[@]}" shop/client -- python3 "$work/long.py" 198.18.2.10 9000 \
+  "$work/long.ctl" "$work/long.out" >"$work/long.err" 2>&1 &
+disown
+long_ping() {
+  echo "$1" >"$work/long.ctl"
+  eventually 5 grep -q "^ok $1\$" "$work/long.out"
+}
+long_ping first && pass "long-lived connection opened while enrolled works" ||
+  fail "long-lived connection: $(cat "$work/long.out" "$work/long.err" 2>/dev/null)"
+
 cat >"$work/config/strict.yaml" <<'YAML'
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -232,6 +275,8 @@ body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
 captured_more() { (( $(grep -c '"direction":"outbound"' "$work/node-a.log") > before )); }
 eventually 5 captured_more && pass "agent down: capture continues (ztunnel-a still sees the client's connections)" ||
   fail "capture stopped with the agent"
+long_ping after-agent-restart && pass "agent down: the long-lived connection is not dropped" ||
+  fail "agent down dropped the long-lived connection: $(tail -1 "$work/long.out")"
 
 # Unlabel the namespace: pods return to plain traffic (after STRICT is removed again).
 rm "$work/config/strict.yaml"
@@ -246,6 +291,8 @@ body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
   fail "unenrolled traffic broken: '$body'"
 (( $(wc -l <"$work/node-b.log") == lines_b )) && pass "unenrolled: node-b's ztunnel no longer sees that traffic" ||
   fail "node-b's ztunnel still carried traffic after unenrollment"
+long_ping after-unenroll && pass "unenrolled: the connection opened while enrolled is not dropped" ||
+  fail "unenrollment dropped the long-lived connection: $(tail -1 "$work/long.out")"
 
 echo "$((checks - failures)) passed, $failures failed"
 ((failures == 0 && checks > 0))

@@ -168,6 +168,30 @@ TEST(HboneSession, SlowReaderStopsTheWriterAtTheWindow) {
   });
 }
 
+TEST(HboneSession, GracefulShutdownLetsOpenTunnelsFinishAndRefusesNewOnes) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->connect("198.18.0.2:8080", {});
+    auto server = co_await p.nextRequest();
+    server->respond(200);
+    EXPECT_EQ(co_await (*client)->response(), 200);
+    // When the server shuts down gracefully (its workload was removed),
+    p.server->shutdown();
+    EXPECT_TRUE(co_await testing::eventually([&] { return !p.client->acceptsNewStreams(); },
+                                             std::chrono::seconds(5)))
+        << "the client must learn not to open new streams";
+    // then the open tunnel still carries bytes both ways.
+    boost::system::error_code ec;
+    co_await (*client)->write(asio::buffer(std::string("still")), ec);
+    (*client)->closeWrite();
+    EXPECT_EQ(co_await readAll(*server, ec), "still");
+    co_await server->write(asio::buffer(std::string("here")), ec);
+    server->closeWrite();
+    EXPECT_EQ(co_await readAll(**client, ec), "here");
+    EXPECT_EQ(ec, asio::error::eof);
+  });
+}
+
 TEST(HboneSession, GarbageFromPeerIsAProtocolError) {
   asio::io_context io;
   auto server = Session::create(io.get_executor(), Role::kServer, {}, [](auto) {});

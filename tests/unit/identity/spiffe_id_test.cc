@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include <set>
 #include <string>
 #include <unordered_set>
@@ -92,7 +94,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadId{"spiffe://admin@cluster.local/ns/a/sa/b", "a trust domain has no user info"},
         BadId{"spiffe://clu ster/ns/a/sa/b", "contains 0x20"},
         BadId{"spiffe://" + std::string(256, 'a') + "/ns/a/sa/b", "at most 255"},
-        BadId{"spiffe://cluster.local/ns/a/sa/" + std::string(2100, 'b'), "at most 2048"}));
+        BadId{"spiffe://cluster.local/ns/a/sa/" + std::string(2100, 'b'), "at most 2048"}),
+    // Test names say which rule was broken: the expected reason, as an identifier.
+    [](const ::testing::TestParamInfo<BadId>& info) {
+      std::string name;
+      for (char c : info.param.expected_reason)
+        if (std::isalnum(static_cast<unsigned char>(c))) name += c;
+      return name.substr(0, 40) + "_" + std::to_string(info.index);
+    });
 
 TEST(SpiffeIdTest, WorksAsOrderedAndHashedKey) {
   auto a = *SpiffeId::parse("spiffe://cluster.local/ns/a/sa/x");

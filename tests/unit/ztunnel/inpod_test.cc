@@ -270,6 +270,8 @@ spec:
       if (!ec) asio::read(client, asio::buffer(reply), ec);
       if (ec) reply = "error: " + ec.message();
     }
+    // Wakes the server thread's blocking accept (closing alone would not).
+    ::shutdown(app.native_handle(), SHUT_RDWR);
     app.close();
     server.join();
     return reply;
