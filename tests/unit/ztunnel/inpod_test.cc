@@ -176,30 +176,7 @@ spec:
   // Pod A connects straight to pod B's application address, as a pod outside the mesh would
   // (nothing captures pod A here): pod B's steering hands the connection to ztunnel's 15006.
   std::string plaintextToB(const std::string& payload) {
-    asio::io_context io;
-    auto app = podListener(io, pods_.ns_b, pods_.ip_b, 8080);
-    std::thread server([&] {
-      boost::system::error_code ec;
-      auto peer = app.accept(ec);
-      if (ec) return;
-      std::string buffer(payload.size(), '\0');
-      asio::read(peer, asio::buffer(buffer), ec);
-      asio::write(peer, asio::buffer(buffer), ec);
-    });
-    std::string reply(payload.size(), '\0');
-    {
-      auto client = podSocket(io, pods_.ns_a);
-      boost::system::error_code ec;
-      client.non_blocking(false);
-      client.connect(tcp::endpoint(asio::ip::make_address(pods_.ip_b), 8080), ec);
-      if (!ec) asio::write(client, asio::buffer(payload), ec);
-      if (!ec) asio::read(client, asio::buffer(reply), ec);
-      if (ec) reply = "error: " + ec.message();
-    }
-    ::shutdown(app.native_handle(), SHUT_RDWR);
-    app.close();
-    server.join();
-    return reply;
+    return echoFromA(tcp::endpoint(asio::ip::make_address(pods_.ip_b), 8080), payload);
   }
 
   std::string accessLog() {
@@ -250,6 +227,12 @@ spec:
   // Client in pod A connects to its own 127.0.0.1:15001 (where capture would send it); the
   // server app in pod B echoes one message. Returns what the client read back.
   std::string exchange(const std::string& payload) {
+    return echoFromA(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 15001), payload);
+  }
+
+  // An echo app on pod B's 8080 and a client in pod A connecting to `target`: returns what
+  // the client read back, or "error: ..." when the connection failed.
+  std::string echoFromA(const tcp::endpoint& target, const std::string& payload) {
     asio::io_context io;
     auto app = podListener(io, pods_.ns_b, pods_.ip_b, 8080);
     std::thread server([&] {
@@ -265,7 +248,7 @@ spec:
       auto client = podSocket(io, pods_.ns_a);
       boost::system::error_code ec;
       client.non_blocking(false);
-      client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 15001), ec);
+      client.connect(target, ec);
       if (!ec) asio::write(client, asio::buffer(payload), ec);
       if (!ec) asio::read(client, asio::buffer(reply), ec);
       if (ec) reply = "error: " + ec.message();
