@@ -1,5 +1,6 @@
 # Shared helpers for bench/*.sh: process bookkeeping, bounded waits, /proc sampling, templates,
-# and the results format every benchmark writes (see bench/README.md). Source it; do not run it.
+# load generators (sockperf, iperf3, wrk) and the results format every benchmark writes (see
+# bench/README.md). Source it; do not run it.
 # shellcheck shell=bash
 
 BENCH_PIDS=()
@@ -109,6 +110,59 @@ bench_render() {
   for pair in "$@"; do args+=(-e "s|@${pair%%=*}@|${pair#*=}|g"); done
   sed "${args[@]}" "$template" >"$out"
   if grep -q '@[A-Z_]*@' "$out"; then bench_die "unfilled placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"; fi
+}
+
+# Load generators. Each takes an optional PREFIX command (e.g. `taskset -c 0`, or
+# `sluicectl lab exec POD --`) that the bounded client runs under; each prints its figures on
+# stdout, or warns and fails.
+
+# bench_sockperf_rr HOST PORT SECONDS [PREFIX...]: "p50 p99" in microseconds of the full round
+# trip of a 64-byte message and its echo on one TCP connection (sockperf ping-pong).
+bench_sockperf_rr() {
+  local host=$1 port=$2 seconds=$3 out p50 p99
+  shift 3
+  out=$("$@" timeout $((seconds + 30)) sockperf ping-pong --tcp -i "$host" -p "$port" -m 64 \
+    -t "$seconds" --full-rtt 2>&1) || {
+    bench_warn "sockperf to $host:$port failed: $(tail -n 3 <<<"$out")"
+    return 1
+  }
+  p50=$(awk '/---> percentile 50.000 =/ { print $NF }' <<<"$out")
+  p99=$(awk '/---> percentile 99.000 =/ { print $NF }' <<<"$out")
+  [[ -n $p50 && -n $p99 ]] || {
+    bench_warn "no percentiles in sockperf output: $(tail -n 3 <<<"$out")"
+    return 1
+  }
+  echo "$p50 $p99"
+}
+
+# bench_iperf3 HOST PORT SECONDS [PREFIX...]: "Gbit/s received<TAB>bytes sent" of one TCP stream.
+bench_iperf3() {
+  local host=$1 port=$2 seconds=$3 out
+  shift 3
+  out=$("$@" timeout $((seconds + 30)) iperf3 -c "$host" -p "$port" -t "$seconds" -J) || {
+    bench_warn "iperf3 to $host:$port failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null)"
+    return 1
+  }
+  jq -r '[.end.sum_received.bits_per_second / 1e9, .end.sum_sent.bytes] | @tsv' <<<"$out"
+}
+
+# bench_wrk_rps URL SECONDS [WRK_OPTION...] [-- PREFIX...]: requests/s of one wrk thread
+# (-t1); socket errors and non-2xx answers are reported as a warning.
+bench_wrk_rps() {
+  local url=$1 seconds=$2 opts=() out rate
+  shift 2
+  while (($#)) && [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  if (($#)); then shift; fi
+  out=$("$@" timeout $((seconds + 30)) wrk -t 1 "${opts[@]}" -d "${seconds}s" "$url" 2>&1) || {
+    bench_warn "wrk to $url failed: $(tail -n 3 <<<"$out")"
+    return 1
+  }
+  if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
+    bench_warn "wrk to $url: $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ')"
+  fi
+  rate=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  [[ -n $rate ]] || return 1
+  echo "$rate"
 }
 
 # Results: one sample per line in a TSV file "system<TAB>metric<TAB>value".

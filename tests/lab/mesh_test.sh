@@ -103,11 +103,13 @@ import json, sys; print([n['cgroup'] for n in json.load(sys.stdin)['nodes'] if n
     --config-dir "$work/config" --cgroup "$cgroup" --pin-dir "$work/bpf/$node" \
     --socket "$work/$node.sock" --lab-state "$state" >"$work/$node-agent.log" 2>&1 &
   disown
+  echo $! >"$work/$node-agent.pid"  # lab exec execs the daemon: this is its pid
   "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$ztunnel" --node "$node" \
     --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/$node.sock" \
     --bpf-pin-dir "$work/bpf/$node" --no-admin --workers 1 \
     --access-log "$work/$node.log" >"$work/$node-ztunnel.out" 2>&1 &
   disown
+  echo $! >"$work/$node-ztunnel.pid"
 done
 "$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
   --directory "$work/www" 8080 >/dev/null 2>&1 &
@@ -201,7 +203,10 @@ grep -q "shop/batch enrolled" "$work/node-a-agent.log" && fail "opt-out pod enro
   pass "opt-out pod is not enrolled"
 
 # ztunnel restarts on node-b: the agent replays its pods and traffic flows again.
-pkill -f "sluice-ztunnel --node node-b" || true
+old_ztunnel=$(cat "$work/node-b-ztunnel.pid")
+kill "$old_ztunnel" || true
+gone() { ! kill -0 "$1" 2>/dev/null; }
+eventually 10 gone "$old_ztunnel" || fail "node-b's ztunnel did not stop on SIGTERM"
 "$sluicectl" lab exec "${lab[@]}" --node node-b -- "$ztunnel" --node node-b \
   --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/node-b.sock" \
   --bpf-pin-dir "$work/bpf/node-b" --no-admin --workers 1 \
@@ -267,7 +272,7 @@ body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
   fail "STRICT broke the meshed client: '$body'"
 
 # The agent restarts: capture stays pinned, connections keep working.
-pkill -f "sluice-agent run --node node-a" || true
+kill "$(cat "$work/node-a-agent.pid")" || true
 before=$(grep -c '"direction":"outbound"' "$work/node-a.log" || true)
 body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
 [[ $body == "hello from server" ]] && pass "agent down: the client still reaches the server" ||
