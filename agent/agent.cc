@@ -26,6 +26,7 @@
 #include "agent/pod_locator.h"
 #include "core/bpf/capture_program.h"
 #include "core/bpf/kernel.h"
+#include "core/bpf/local_acceleration.h"
 #include "core/config/file_source.h"
 #include "core/config/snapshot.h"
 #include "core/inpod/netns.h"
@@ -50,6 +51,7 @@ struct Agent::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::thread thread;
   std::optional<bpf::CaptureProgram> capture;
+  std::optional<bpf::LocalAcceleration> acceleration;  // only with --local-acceleration
   std::unique_ptr<config::FileSource> source;
   std::unique_ptr<PodLocator> locator;
 
@@ -197,6 +199,7 @@ void Agent::Impl::reconcile() {
     }
     if (auto removed = capture->unenroll(it->second.cookie); !removed)
       spdlog::warn("unenroll {}: {}", it->second.info.name, removed.message());
+    if (acceleration) (void)acceleration->unenroll(it->second.cookie);
     inpod::Message remove;
     remove.type = inpod::Message::Type::kRemove;
     remove.uid = it->first;
@@ -232,6 +235,11 @@ void Agent::Impl::reconcile() {
       const auto error = exchange(add, it->second.netns.fd());
       if (error.empty()) {
         it->second.acknowledged = true;
+        if (acceleration) {
+          if (auto accelerated = acceleration->enroll(it->second.cookie); !accelerated)
+            spdlog::warn("local acceleration for {}/{}: {}", pod->meta.ns, pod->meta.name,
+                         accelerated.message());
+        }
         if (auto enrolled = capture->enroll(it->second.cookie); !enrolled)
           spdlog::error("enroll {}/{}: {}", pod->meta.ns, pod->meta.name, enrolled.message());
         else
@@ -286,6 +294,24 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
   impl->capture.emplace(std::move(*capture));
   // Pinned links are updated in place: an agent restart loses no capture.
   if (auto attached = impl->capture->attach(); !attached) return attached.error();
+  bpf::LocalAccelerationOptions accel_options;
+  accel_options.cgroupPath = *cgroup;
+  accel_options.pinDirectory = impl->options.pin_dir.string();
+  if (impl->options.local_acceleration) {
+    if (auto supported = bpf::LocalAcceleration::checkKernelSupport(); !supported)
+      return makeError("--local-acceleration: " + supported.message());
+    auto acceleration = bpf::LocalAcceleration::create(accel_options);
+    if (!acceleration) return makeError("--local-acceleration: " + acceleration.message());
+    impl->acceleration.emplace(std::move(*acceleration));
+    if (auto attached = impl->acceleration->attach(); !attached)
+      return makeError("--local-acceleration: " + attached.message());
+    spdlog::info("local-hop acceleration on");
+  } else if (std::filesystem::exists(impl->options.pin_dir / "link_accel_sockops")) {
+    // Switched off after a run with it on: remove it (open accelerated hops keep working).
+    if (auto previous = bpf::LocalAcceleration::create(accel_options); previous)
+      (void)previous->uninstall();
+    spdlog::info("local-hop acceleration removed");
+  }
   impl->locator = impl->options.lab_state.empty() ? kubernetesLocator()
                                                   : labLocator(impl->options.lab_state);
   Impl* raw = impl.get();
@@ -351,7 +377,16 @@ Result<void> uninstall(const AgentOptions& options) {
   capture_options.pinDirectory = options.pin_dir.string();
   auto capture = bpf::CaptureProgram::create(capture_options);
   if (!capture) return capture.error();
-  return capture->uninstall();
+  if (auto removed = capture->uninstall(); !removed) return removed;
+  if (std::filesystem::exists(options.pin_dir / "link_accel_sockops")) {
+    bpf::LocalAccelerationOptions accel_options;
+    accel_options.cgroupPath = *cgroup;
+    accel_options.pinDirectory = options.pin_dir.string();
+    auto acceleration = bpf::LocalAcceleration::create(accel_options);
+    if (!acceleration) return acceleration.error();
+    return acceleration->uninstall();
+  }
+  return success();
 }
 
 }  // namespace sluice::agent

@@ -23,6 +23,8 @@ struct AgentOptions {
   std::filesystem::path socket = "/var/run/sluice/ztunnel.sock";
   std::filesystem::path lab_state;                 // set: find pods through the lab's state file
   uint32_t ztunnel_mark = 1337;
+  // Local-hop acceleration (sockops + sk_msg): off by default; turning it off removes it.
+  bool local_acceleration = false;
   std::chrono::milliseconds retry = std::chrono::seconds(1);  // pods whose netns is not found yet
 };
 

@@ -21,6 +21,9 @@ network namespace, then captures its traffic with eBPF. No pod restarts.
   --pin-dir DIR        BPF pins (default /sys/fs/bpf/sluice); kept across restarts
   --socket PATH        where ztunnel connects (default /var/run/sluice/ztunnel.sock)
   --lab-state FILE     find pods through the local lab's state file (sluicectl lab)
+  --local-acceleration on|off
+                       redirect loopback hops between pods and ztunnel with sockops + sk_msg,
+                       skipping the TCP stack (default off; off removes it)
   --log-level LEVEL    trace, debug, info, warn, error (default info)
 )";
 
@@ -46,6 +49,13 @@ int main(int argc, char** argv) {
     else if (flag == "--pin-dir") options.pin_dir = value;
     else if (flag == "--socket") options.socket = value;
     else if (flag == "--lab-state") options.lab_state = value;
+    else if (flag == "--local-acceleration") {
+      if (std::string_view(value) != "on" && std::string_view(value) != "off") {
+        std::fprintf(stderr, "--local-acceleration: expected on or off\n");
+        return 2;
+      }
+      options.local_acceleration = std::string_view(value) == "on";
+    }
     else if (flag == "--log-level") spdlog::set_level(spdlog::level::from_str(value));
     else {
       std::fprintf(stderr, "unknown flag %s\n\n%s", argv[i - 1], kUsage);

@@ -5,10 +5,12 @@
 # service VIP to endpoint; IPv6; an opted-out pod stays plain; a pod outside the mesh reaches a
 # meshed pod under PERMISSIVE and is refused under STRICT; ztunnel restart (the agent replays);
 # agent restart (capture continues); removing the namespace label returns pods to plain traffic.
-# Usage: tests/lab/mesh_test.sh BUILD_DIR. Needs root; skips (77) otherwise, fails under CI=true.
+# Usage: tests/lab/mesh_test.sh BUILD_DIR [on|off]: the second argument switches the agents'
+# local-hop acceleration (default off). Needs root; skips (77) otherwise, fails under CI=true.
 set -euo pipefail
 
 build=${1:-build}
+acceleration=${2:-off}
 sluicectl=$build/cli/sluicectl agent=$build/agent/sluice-agent ztunnel=$build/ztunnel/sluice-ztunnel
 if [[ $(id -u) -ne 0 ]]; then
   [[ ${CI:-} == true ]] && { echo "FAIL: the mesh lab needs root (CI=true)"; exit 1; }
@@ -101,7 +103,8 @@ import json, sys; print([n['cgroup'] for n in json.load(sys.stdin)['nodes'] if n
   mkdir -p "$work/bpf/$node"
   "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$agent" run --node "$node" \
     --config-dir "$work/config" --cgroup "$cgroup" --pin-dir "$work/bpf/$node" \
-    --socket "$work/$node.sock" --lab-state "$state" >"$work/$node-agent.log" 2>&1 &
+    --socket "$work/$node.sock" --lab-state "$state" --local-acceleration "$acceleration" \
+    >"$work/$node-agent.log" 2>&1 &
   disown
   echo $! >"$work/$node-agent.pid"  # lab exec execs the daemon: this is its pid
   "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$ztunnel" --node "$node" \
