@@ -219,6 +219,28 @@ served_again() { [[ $(curl_as shop/client http://198.18.2.10:8080/index.html) ==
 eventually 20 served_again && pass "ztunnel restart: the agent replays the pods and traffic works again" ||
   fail "ztunnel restart: traffic did not come back"
 
+# With acceleration on, the client's hop to its ztunnel skipped the TCP stack: the sk_msg
+# program counted redirected messages (index 2 of node-a's accel_counters).
+redirected() {
+  bpftool -j map dump pinned "$work/bpf/node-a/accel_counters" | python3 -c '
+import json, sys
+total = 0
+for entry in json.load(sys.stdin):
+    entry = entry.get("formatted", entry)
+    key = entry["key"]
+    key = int(key) if not isinstance(key, list) else int(key[0], 16)
+    if key != 2: continue
+    for cpu in entry["values"]:
+        value = cpu["value"]
+        total += int(value) if not isinstance(value, list) else int.from_bytes(bytes(int(b, 16) for b in value), "little")
+print(total)
+sys.exit(0 if total > 0 else 1)'
+}
+if [[ $acceleration == on ]]; then
+  redirected >/dev/null && pass "acceleration: node-a redirected $(redirected) messages on the local hop" ||
+    fail "acceleration on, but nothing was redirected"
+fi
+
 # A long-lived connection, opened while enrolled: it must survive the agent restarting and the
 # namespace being unenrolled (capture acts at connect time; ztunnel keeps open tunnels).
 cat >"$work/echo.py" <<'PY'
