@@ -326,22 +326,12 @@ tls_summary() {
 
 # --- measurements: each prints its figures on stdout, or fails ------------------------------
 
-# Throughput in Gbit/s received, and bytes sent, for one iperf3 stream.
-run_iperf() {
-  local host=$1 out
-  out=$(timeout $((DURATION + 30)) iperf3 -c "$host" -p "$P_IPERF" -t "$DURATION" -J) || {
-    bench_warn "iperf3 to $host failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null)"
-    return 1
-  }
-  jq -r '[.end.sum_received.bits_per_second / 1e9, .end.sum_sent.bytes] | @tsv' <<<"$out"
-}
-
 # Prints "throughput_gbps cpu_s_per_gb" (the latter "-" without proxies).
 measure_throughput() {
   local sys=$1 pids before after result gbps bytes
   read -r -a pids <<<"$(proxy_pids "$sys")"
   if ((${#pids[@]})); then before=$(bench_sum bench_cpu_ticks "${pids[@]}") || return 1; fi
-  result=$(run_iperf "$(entry_ip "$sys")") || return 1
+  result=$(bench_iperf3 "$(entry_ip "$sys")" "$P_IPERF" "$DURATION") || return 1
   read -r gbps bytes <<<"$result"
   if ((${#pids[@]})); then
     after=$(bench_sum bench_cpu_ticks "${pids[@]}") || return 1
@@ -352,24 +342,6 @@ measure_throughput() {
   fi
 }
 
-# Prints "p50 p99" of the full round trip in microseconds, 64-byte messages on one connection.
-run_sockperf() {
-  local host=$1 out p50 p99
-  shift
-  out=$("$@" timeout $((DURATION + 30)) sockperf ping-pong --tcp -i "$host" -p "$P_SOCKPERF" -m 64 \
-    -t "$DURATION" --full-rtt 2>&1) || {
-    bench_warn "sockperf to $host failed: $(tail -n 3 <<<"$out")"
-    return 1
-  }
-  p50=$(awk '/---> percentile 50.000 =/ { print $NF }' <<<"$out")
-  p99=$(awk '/---> percentile 99.000 =/ { print $NF }' <<<"$out")
-  [[ -n $p50 && -n $p99 ]] || {
-    bench_warn "no percentiles in sockperf output: $(tail -n 3 <<<"$out")"
-    return 1
-  }
-  echo "$p50 $p99"
-}
-
 # Every thread of the given processes onto one CPU, or back onto all online CPUs.
 set_affinity() {
   local cpus=$1 pid
@@ -377,8 +349,9 @@ set_affinity() {
   for pid in "$@"; do taskset -a -p -c "$cpus" "$pid" >/dev/null || return 1; done
 }
 
+# "p50 p99" of the full round trip in microseconds, 64-byte messages on one connection.
 measure_latency() {
-  run_sockperf "$(entry_ip "$1")"
+  bench_sockperf_rr "$(entry_ip "$1")" "$P_SOCKPERF" "$DURATION"
 }
 
 # Client, sockperf server and all proxy threads on PIN_CPU: the path's cost without any
@@ -388,7 +361,8 @@ measure_latency_pinned() {
   read -r -a pids <<<"$(proxy_pids "$sys")"
   pids+=("$APP_SOCKPERF_PID")
   set_affinity "$PIN_CPU" "${pids[@]}" || return 1
-  result=$(run_sockperf "$(entry_ip "$sys")" taskset -c "$PIN_CPU") || status=1
+  result=$(bench_sockperf_rr "$(entry_ip "$sys")" "$P_SOCKPERF" "$DURATION" taskset -c "$PIN_CPU") ||
+    status=1
   set_affinity "$ONLINE_CPUS" "${pids[@]}" || return 1
   ((status == 0)) && echo "$result"
 }
@@ -396,18 +370,7 @@ measure_latency_pinned() {
 # New connections per second: wrk with "Connection: close", so each HTTP request is one TCP
 # connection through the system (connect, 1 request, 1 response, close).
 measure_conn_rate() {
-  local sys=$1 out rate
-  out=$(timeout $((DURATION + 30)) wrk -t 1 -c "$CONNS" -d "${DURATION}s" -H 'Connection: close' \
-    "http://$(entry_ip "$sys"):$P_HTTP/" 2>&1) || {
-    bench_warn "wrk via $sys failed: $(tail -n 3 <<<"$out")"
-    return 1
-  }
-  if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
-    bench_warn "wrk via $sys: $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ')"
-  fi
-  rate=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-  [[ -n $rate ]] || return 1
-  echo "$rate"
+  bench_wrk_rps "http://$(entry_ip "$1"):$P_HTTP/" "$DURATION" -c "$CONNS" -H 'Connection: close'
 }
 
 holder_settled() { grep -q '^ready' "$2" || ! bench_alive "$1"; }
