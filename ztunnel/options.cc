@@ -33,7 +33,8 @@ Carries the TCP connections of the meshed pods on NODE over mutual-TLS HBONE tun
   --no-admin                 serve none of admin, metrics and readiness
   --workers N                worker threads (default: number of CPUs, at most 4)
   --access-log PATH|-|none   JSON access log per connection (default - = stdout)
-  --socket-mark N            SO_MARK for ztunnel's own sockets (default 0: none)
+  --socket-mark N            SO_MARK for ztunnel's own sockets (default 0: none; in-pod
+                             mode 1337, the mark capture leaves alone)
   --pool-idle-timeout MS     close pooled connections idle this long (default 300000)
   --log-level LEVEL          trace, debug, info, warn, error (default info)
 )";
