@@ -1,5 +1,7 @@
 #include "core/bpf/bpf_util.h"
 
+#include "bpf/include/sluice_shared.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
@@ -171,6 +173,37 @@ Result<std::vector<std::uint64_t>> readPerCpuCounters(int mapFd, std::uint32_t s
     for (auto value : perCpu) totals[slot] += value;
   }
   return totals;
+}
+
+Result<void> addNetnsCookie(int mapFd, std::uint64_t cookie, std::string_view what) {
+  sluice_enrolled_value value{};
+  if (bpf_map_update_elem(mapFd, &cookie, &value, BPF_ANY) == 0) return success();
+  const int err = errno;
+  auto error = systemError("enroll netns cookie " + std::to_string(cookie) + " in " +
+                               std::string(what), err);
+  if (err == E2BIG) error.message += " (map full)";
+  return error;
+}
+
+Result<void> removeNetnsCookie(int mapFd, std::uint64_t cookie, std::string_view what) {
+  if (bpf_map_delete_elem(mapFd, &cookie) != 0 && errno != ENOENT)
+    return systemError("unenroll netns cookie " + std::to_string(cookie) + " from " +
+                           std::string(what), errno);
+  return success();
+}
+
+Result<std::vector<std::uint64_t>> listNetnsCookies(int mapFd, std::string_view what) {
+  std::vector<std::uint64_t> cookies;
+  std::uint64_t key = 0;
+  std::uint64_t next = 0;
+  const void* previous = nullptr;
+  while (bpf_map_get_next_key(mapFd, previous, &next) == 0) {
+    cookies.push_back(next);
+    key = next;
+    previous = &key;
+  }
+  if (errno != ENOENT) return systemError("list " + std::string(what), errno);
+  return cookies;
 }
 
 }  // namespace sluice::bpf

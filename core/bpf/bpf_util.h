@@ -72,4 +72,11 @@ Result<LinkPtr> attachOrUpdate(bpf_program* program, const LinkTarget& target,
 Result<std::vector<std::uint64_t>> readPerCpuCounters(int mapFd, std::uint32_t slots,
                                                       std::string_view what);
 
+// The set of enrolled network namespaces (a hash map netns cookie -> sluice_enrolled_value), as
+// kept by capture and by acceleration alike. @what names the map in errors.
+Result<void> addNetnsCookie(int mapFd, std::uint64_t cookie, std::string_view what);
+// Removing a cookie that is not there is not an error.
+Result<void> removeNetnsCookie(int mapFd, std::uint64_t cookie, std::string_view what);
+Result<std::vector<std::uint64_t>> listNetnsCookies(int mapFd, std::string_view what);
+
 }  // namespace sluice::bpf

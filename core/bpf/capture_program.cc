@@ -174,37 +174,18 @@ Result<void> CaptureProgram::uninstall() {
 }
 
 Result<void> CaptureProgram::enroll(std::uint64_t netnsCookie) {
-  sluice_enrolled_value value{};
-  if (bpf_map_update_elem(bpf_map__fd(skeleton_->maps.enrolled), &netnsCookie, &value, BPF_ANY)) {
-    int err = errno;
-    auto error = systemError("enroll netns cookie " + std::to_string(netnsCookie), err);
-    if (err == E2BIG) error.message += " (enrolled map full)";
-    return error;
-  }
-  return success();
+  return addNetnsCookie(bpf_map__fd(skeleton_->maps.enrolled), netnsCookie,
+                        "map enrolled");
 }
 
 Result<void> CaptureProgram::unenroll(std::uint64_t netnsCookie) {
-  if (bpf_map_delete_elem(bpf_map__fd(skeleton_->maps.enrolled), &netnsCookie) != 0 &&
-      errno != ENOENT) {
-    return systemError("unenroll netns cookie " + std::to_string(netnsCookie), errno);
-  }
-  return success();
+  return removeNetnsCookie(bpf_map__fd(skeleton_->maps.enrolled), netnsCookie,
+                        "map enrolled");
 }
 
 Result<std::vector<std::uint64_t>> CaptureProgram::enrolledNamespaces() const {
-  int fd = bpf_map__fd(skeleton_->maps.enrolled);
-  std::vector<std::uint64_t> cookies;
-  std::uint64_t key = 0;
-  std::uint64_t next = 0;
-  const void* previous = nullptr;
-  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
-    cookies.push_back(next);
-    key = next;
-    previous = &key;
-  }
-  if (errno != ENOENT) return systemError("list enrolled namespaces", errno);
-  return cookies;
+  return listNetnsCookies(bpf_map__fd(skeleton_->maps.enrolled),
+                        "map enrolled");
 }
 
 Result<void> CaptureProgram::updateExclusion(const Cidr& cidr, std::uint16_t port, bool add) {

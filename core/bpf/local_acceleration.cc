@@ -190,40 +190,18 @@ Result<void> LocalAcceleration::uninstall() {
 }
 
 Result<void> LocalAcceleration::enroll(std::uint64_t netnsCookie) {
-  sluice_enrolled_value value{};
-  if (bpf_map_update_elem(bpf_map__fd(skeleton_->maps.accel_enrolled), &netnsCookie, &value,
-                          BPF_ANY) != 0) {
-    int err = errno;
-    auto error = systemError(
-        "enroll netns cookie " + std::to_string(netnsCookie) + " for acceleration", err);
-    if (err == E2BIG) error.message += " (accel_enrolled map full)";
-    return error;
-  }
-  return success();
+  return addNetnsCookie(bpf_map__fd(skeleton_->maps.accel_enrolled), netnsCookie,
+                        "map accel_enrolled");
 }
 
 Result<void> LocalAcceleration::unenroll(std::uint64_t netnsCookie) {
-  if (bpf_map_delete_elem(bpf_map__fd(skeleton_->maps.accel_enrolled), &netnsCookie) != 0 &&
-      errno != ENOENT) {
-    return systemError(
-        "unenroll netns cookie " + std::to_string(netnsCookie) + " from acceleration", errno);
-  }
-  return success();
+  return removeNetnsCookie(bpf_map__fd(skeleton_->maps.accel_enrolled), netnsCookie,
+                        "map accel_enrolled");
 }
 
 Result<std::vector<std::uint64_t>> LocalAcceleration::enrolledNamespaces() const {
-  int fd = bpf_map__fd(skeleton_->maps.accel_enrolled);
-  std::vector<std::uint64_t> cookies;
-  std::uint64_t key = 0;
-  std::uint64_t next = 0;
-  const void* previous = nullptr;
-  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
-    cookies.push_back(next);
-    key = next;
-    previous = &key;
-  }
-  if (errno != ENOENT) return systemError("list namespaces enrolled for acceleration", errno);
-  return cookies;
+  return listNetnsCookies(bpf_map__fd(skeleton_->maps.accel_enrolled),
+                        "map accel_enrolled");
 }
 
 Result<AccelerationCounters> LocalAcceleration::counters() const {
