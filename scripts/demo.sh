@@ -29,12 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-# Start-up and reconfiguration have no event to wait on from a script: poll with a deadline.
-eventually() {
-  local until=$((SECONDS + $1)); shift
-  while ((SECONDS < until)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
+# shellcheck source=scripts/lab-mesh.sh
+source scripts/lab-mesh.sh
 
 mkdir -p "$work/config" "$work/www" "$work/bpf"
 mount -t bpf bpf "$work/bpf"  # a private BPF filesystem for the demo's pins
@@ -73,29 +69,16 @@ step "sluicectl validate"
 step "sluicectl lab up: two nodes, three pods (network namespaces + cgroups on a bridge)"
 "$sluicectl" lab up --config "$work/config" "${lab[@]}"
 state=$(ls "$work"/state/*.json)
-node_field() {
-  "$sluicectl" lab status "${lab[@]}" --json | python3 -c "
-import json, sys; print([n['$2'] for n in json.load(sys.stdin)['nodes'] if n['name'] == '$1'][0])"
-}
 
 step "starting the node agent and ztunnel on each node"
 for node in node-a node-b; do
-  mkdir -p "$work/bpf/$node"
-  "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$agent" run --node "$node" \
-    --config-dir "$work/config" --cgroup "$(node_field "$node" cgroup)" \
-    --pin-dir "$work/bpf/$node" --socket "$work/$node.sock" --lab-state "$state" \
-    >"$work/$node-agent.log" 2>&1 &
-  disown
-  "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$ztunnel" --node "$node" \
-    --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/$node.sock" \
-    --bpf-pin-dir "$work/bpf/$node" --workers 1 --access-log "$work/$node.log" \
-    >"$work/$node-ztunnel.out" 2>&1 &
-  disown
+  start_agent "$node"
+  start_ztunnel "$node"
 done
 "$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
   --directory "$work/www" 8080 >/dev/null 2>&1 &
 disown
-node_b=$(node_field node-b ipv4)
+node_b=$(lab_node_field node-b ipv4)
 eventually 20 curl -fs --noproxy '*' "http://$node_b:15021/healthz/ready" ||
   { echo "node-b's ztunnel did not become ready" >&2; cat "$work"/*.out >&2; exit 1; }
 

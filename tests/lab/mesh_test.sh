@@ -29,13 +29,8 @@ cleanup() {
 trap cleanup EXIT
 pass() { echo "PASS: $*"; checks=$((checks + 1)); }
 fail() { echo "FAIL: $*"; checks=$((checks + 1)); failures=$((failures + 1)); }
-# Waits (deadline) for a condition that has no event to wait on: a process starting, a log line.
-eventually() {
-  local seconds=$1; shift
-  local until=$((SECONDS + seconds))
-  while ((SECONDS < until)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
+# shellcheck source=scripts/lab-mesh.sh
+source "$(dirname "$0")/../../scripts/lab-mesh.sh"
 
 mkdir -p "$work/config" "$work/www" "$work/bpf"
 # A private BPF filesystem for this run's pins (the machine's /sys/fs/bpf is left alone).
@@ -98,21 +93,8 @@ YAML
 state=$(ls "$work"/state/*.json)
 
 for node in node-a node-b; do
-  cgroup=$("$sluicectl" lab status "${lab[@]}" --json | python3 -c "
-import json, sys; print([n['cgroup'] for n in json.load(sys.stdin)['nodes'] if n['name'] == '$node'][0])")
-  mkdir -p "$work/bpf/$node"
-  "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$agent" run --node "$node" \
-    --config-dir "$work/config" --cgroup "$cgroup" --pin-dir "$work/bpf/$node" \
-    --socket "$work/$node.sock" --lab-state "$state" --local-acceleration "$acceleration" \
-    >"$work/$node-agent.log" 2>&1 &
-  disown
-  echo $! >"$work/$node-agent.pid"  # lab exec execs the daemon: this is its pid
-  "$sluicectl" lab exec "${lab[@]}" --node "$node" -- "$ztunnel" --node "$node" \
-    --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/$node.sock" \
-    --bpf-pin-dir "$work/bpf/$node" --no-admin --workers 1 \
-    --access-log "$work/$node.log" >"$work/$node-ztunnel.out" 2>&1 &
-  disown
-  echo $! >"$work/$node-ztunnel.pid"
+  start_agent "$node" --local-acceleration "$acceleration"
+  start_ztunnel "$node" --no-admin
 done
 "$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
   --directory "$work/www" 8080 >/dev/null 2>&1 &
@@ -210,11 +192,7 @@ old_ztunnel=$(cat "$work/node-b-ztunnel.pid")
 kill "$old_ztunnel" || true
 gone() { ! kill -0 "$1" 2>/dev/null; }
 eventually 10 gone "$old_ztunnel" || fail "node-b's ztunnel did not stop on SIGTERM"
-"$sluicectl" lab exec "${lab[@]}" --node node-b -- "$ztunnel" --node node-b \
-  --config-dir "$work/config" --ca-dir "$work/ca" --inpod-socket "$work/node-b.sock" \
-  --bpf-pin-dir "$work/bpf/node-b" --no-admin --workers 1 \
-  --access-log "$work/node-b.log" >>"$work/node-b-ztunnel.out" 2>&1 &
-disown
+start_ztunnel node-b --no-admin
 served_again() { [[ $(curl_as shop/client http://198.18.2.10:8080/index.html) == "hello from server" ]]; }
 eventually 20 served_again && pass "ztunnel restart: the agent replays the pods and traffic works again" ||
   fail "ztunnel restart: traffic did not come back"
@@ -311,8 +289,6 @@ long_ping after-agent-restart && pass "agent down: the long-lived connection is 
 # Unlabel the namespace: pods return to plain traffic (after STRICT is removed again).
 rm "$work/config/strict.yaml"
 sed -i 's/labels: {sluice.dev\/dataplane-mode: ambient}/labels: {}/' "$work/config/mesh.yaml"
-cgroup_b=$("$sluicectl" lab status "${lab[@]}" --json | python3 -c "
-import json, sys; print([n['cgroup'] for n in json.load(sys.stdin)['nodes'] if n['name'] == 'node-b'][0])")
 unenrolled() { grep -q "pod shop/server unenrolled" "$work/node-b-agent.log"; }
 eventually 10 unenrolled && pass "removing the label unenrolls the server" || fail "server still enrolled"
 lines_b=$(wc -l <"$work/node-b.log")
