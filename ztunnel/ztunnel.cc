@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <set>
@@ -356,27 +357,38 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
   }
 
   if (!z.options.inpod_socket.empty() && !z.options.original_destination) {
-    // The agent pins the capture maps, possibly after ztunnel starts: open on first use.
-    auto table = std::make_shared<std::optional<bpf::OriginalDestinationTable>>();
-    auto mutex = std::make_shared<std::mutex>();
-    z.options.original_destination = [table, mutex, dir = z.options.bpf_pin_dir](
+    // The agent pins the capture maps, possibly after ztunnel starts: open on first use. Once
+    // open, each accepted connection costs one atomic load and one map lookup-and-delete.
+    struct PinnedTable {
+      std::mutex opening;
+      std::optional<bpf::OriginalDestinationTable> table;
+      std::atomic<const bpf::OriginalDestinationTable*> ready{nullptr};
+    };
+    auto pinned = std::make_shared<PinnedTable>();
+    z.options.original_destination = [pinned, dir = z.options.bpf_pin_dir](
                                          int fd) -> std::optional<tcp::endpoint> {
-      std::unique_lock lock(*mutex);
-      if (!*table) {
-        auto opened = bpf::OriginalDestinationTable::openPinned(dir.string());
-        if (!opened) {
-          spdlog::warn("capture maps: {}", opened.message());
-          return std::nullopt;
+      const auto* table = pinned->ready.load(std::memory_order_acquire);
+      if (table == nullptr) {
+        std::lock_guard lock(pinned->opening);
+        if (!pinned->table) {
+          auto opened = bpf::OriginalDestinationTable::openPinned(dir.string());
+          if (!opened) {
+            spdlog::warn("capture maps: {}", opened.message());
+            return std::nullopt;
+          }
+          pinned->table.emplace(std::move(*opened));
         }
-        table->emplace(std::move(*opened));
+        table = &*pinned->table;
+        pinned->ready.store(table, std::memory_order_release);
       }
-      lock.unlock();
-      auto taken = (*table)->take(fd);
+      auto taken = table->take(fd);
       if (!taken) return std::nullopt;
-      boost::system::error_code ec;
-      auto address = asio::ip::make_address(taken->address.toString(), ec);
-      if (ec) return std::nullopt;
-      return tcp::endpoint(address, taken->port);
+      tcp::endpoint endpoint;
+      sockaddr_storage storage{};
+      const socklen_t length = taken->toSockaddr(storage);
+      std::memcpy(endpoint.data(), &storage, length);
+      endpoint.resize(length);
+      return endpoint;
     };
   }
   if (!z.options.inpod_socket.empty()) {
