@@ -9,13 +9,16 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "core/lab/data_plane.h"
 
 namespace sluice::cli {
 namespace {
 
 constexpr std::string_view kUsage =
-    R"(usage: sluicectl lab up --config PATH... [--name NAME] [--state-dir DIR]
+    R"(usage: sluicectl lab up --config DIR [--name NAME] [--state-dir DIR] [data plane options]
+       sluicectl lab up --config PATH... --no-data-plane [--name NAME] [--state-dir DIR]
        sluicectl lab down [--name NAME] [--state-dir DIR]
+       sluicectl lab restart [--name NAME] [--state-dir DIR] (--node NODE | POD) PROCESS
        sluicectl lab status [--name NAME] [--state-dir DIR] [--json]
        sluicectl lab exec [--name NAME] [--state-dir DIR] POD -- COMMAND [ARGS...]
        sluicectl lab exec [--name NAME] [--state-dir DIR] --node NODE -- COMMAND [ARGS...]
@@ -26,13 +29,21 @@ Builds a mesh on this machine out of real kernel parts (needs root):
     198.18.0.2, .3, ... and fd00:5::2, ::3, ..., forwarding between its pods and the fabric;
   - a netns sluice-<run>-<ns>-<pod> per pod with the pod's status.podIPs (which must lie in
     198.18.0.0/15 or fd00:5::/64), routed through its node;
-  - a cgroup v2 directory <cgroup2>/sluice-<run>/<node>/<ns>_<pod> per pod.
+  - a cgroup v2 directory <cgroup2>/sluice-<run>/<node>/<ns>_<pod> per pod;
+  - the data plane: on each node sluice-agent and sluice-ztunnel (in the node's netns and
+    cgroup, watching the --config directory: edit it to label a namespace), and in each pod
+    its containers' command + args (spec.containers[], with POD_NAME, POD_NAMESPACE, POD_IP,
+    NODE_NAME and the literal env values set); up returns once every agent has its ztunnel
+    connected and every declared containerPort listens. Files (logs, CA, agent sockets, a
+    private BPF filesystem for the pins) live in <state-dir>/lab-<name>.d/.
 Every name carries the run-unique prefix; the state file records them all, so `down`
 removes everything, also after `up` was interrupted, and can be run again safely.
 
 commands:
   up       create the lab from YAML files or directories (--config, repeatable)
   down     kill the lab's processes and remove all its objects and its state file
+  restart  stop one process of the data plane (SIGTERM) and start it again with the same
+           command line: PROCESS is agent or ztunnel with --node, a container name with POD
   status   list the lab's nodes, pods, addresses, netns and cgroups, and whether each exists
            (exit 1 when something is missing); --json prints the state file
   exec     run COMMAND as POD (NAMESPACE/NAME, or a NAME unique in the lab): it joins the
@@ -42,6 +53,12 @@ options:
   --name NAME       which lab (default "default"); several labs can be up at once
   --state-dir DIR   where state files live (default /run/sluice)
   -h, --help        print this help
+
+data plane options (up):
+  --no-data-plane             only the network: start no agent, ztunnel or container
+  --local-acceleration on|off the agents' local-hop acceleration (default off)
+  --agent PATH, --ztunnel PATH  the binaries (default: beside sluicectl, or its build tree)
+  --agent-arg ARG, --ztunnel-arg ARG  one more argument for every agent (ztunnel); repeatable
 )";
 
 struct Options {
@@ -52,7 +69,10 @@ struct Options {
   bool json = false;
   std::string node;
   std::string pod;
+  std::string process;               // restart
   std::vector<std::string> command;  // after "--"
+  bool data_plane = true;
+  lab::DataPlaneOptions data_plane_options;
 };
 
 std::string addresses(const std::vector<boost::asio::ip::address>& ips) {
@@ -96,25 +116,56 @@ std::optional<Options> parse(std::span<const std::string> args, Io io, int& exit
       if (!value(options.node)) return usageError("--node needs a value");
     } else if (arg == "--json") {
       options.json = true;
+    } else if (arg == "--no-data-plane") {
+      options.data_plane = false;
+    } else if (arg == "--local-acceleration") {
+      if (!value(text) || (text != "on" && text != "off"))
+        return usageError("--local-acceleration needs on or off");
+      options.data_plane_options.local_acceleration = text == "on";
+    } else if (arg == "--agent" || arg == "--ztunnel") {
+      if (!value(text)) return usageError(arg + " needs a path");
+      (arg == "--agent" ? options.data_plane_options.agent : options.data_plane_options.ztunnel) =
+          std::filesystem::absolute(text);
+    } else if (arg == "--agent-arg" || arg == "--ztunnel-arg") {
+      if (!value(text)) return usageError(arg + " needs a value");
+      (arg == "--agent-arg" ? options.data_plane_options.agent_args
+                            : options.data_plane_options.ztunnel_args)
+          .push_back(text);
     } else if (!arg.empty() && arg[0] == '-') {
       return usageError("unknown option \"" + arg + "\"");
     } else if (options.verb.empty()) {
       options.verb = arg;
-    } else if (options.verb == "exec" && options.pod.empty()) {
+    } else if ((options.verb == "exec" || options.verb == "restart") && options.pod.empty() &&
+               options.node.empty()) {
       options.pod = arg;
+    } else if (options.verb == "restart" && options.process.empty()) {
+      options.process = arg;
     } else {
       return usageError("unexpected argument \"" + arg + "\"");
     }
   }
-  if (options.verb.empty()) return usageError("no command given (up, down, status or exec)");
+  if (options.verb.empty())
+    return usageError("no command given (up, down, status, exec or restart)");
   if (auto ok = lab::checkLabName(options.name); !ok) return usageError(ok.message());
   bool is_exec = options.verb == "exec";
+  bool is_restart = options.verb == "restart";
+  if (options.verb == "up" && options.data_plane && options.config.size() != 1)
+    return usageError(
+        "the data plane watches one configuration directory: give --config DIR once (or "
+        "--no-data-plane)");
   if (options.verb == "up" && options.config.empty())
     return usageError("up needs --config PATH (the YAML with the pods)");
   if (options.verb != "up" && !options.config.empty())
     return usageError("--config only goes with up");
-  if (!is_exec && (!options.command.empty() || !options.node.empty()))
-    return usageError("-- COMMAND and --node only go with exec");
+  if (!is_exec && !options.command.empty()) return usageError("-- COMMAND only goes with exec");
+  if (!is_exec && !is_restart && !options.node.empty())
+    return usageError("--node only goes with exec and restart");
+  if (is_restart) {
+    if (options.pod.empty() == options.node.empty())
+      return usageError("restart needs a POD or --node NODE (one of them)");
+    if (options.process.empty())
+      return usageError("restart needs the PROCESS: agent, ztunnel, or a container's name");
+  }
   if (options.json && options.verb != "status") return usageError("--json only goes with status");
   if (is_exec) {
     if (options.pod.empty() == options.node.empty())
@@ -136,19 +187,39 @@ void printLab(const lab::LabState& state, Io io) {
   for (const lab::PodHandle& pod : state.pods)
     io.out << "pod " << pod.key() << " on " << pod.node << "  " << addresses(pod.ips) << "  netns "
            << pod.netns << "\n";
+  for (const lab::ProcessHandle& process : state.processes)
+    io.out << "process " << process.describe() << "  pid " << process.pid << "  log "
+           << process.log.string() << "\n";
 }
 
 int up(const Options& options, Io io) {
+  auto fail = [&](const std::string& message) {
+    io.err << "sluicectl lab up: " << message << "\n";
+    return kExitFailure;
+  };
   auto spec = lab::LabSpec::fromPaths(options.config, options.name);
-  if (!spec) {
-    io.err << "sluicectl lab up: " << spec.message() << "\n";
-    return kExitFailure;
-  }
+  if (!spec) return fail(spec.message());
   spec->state_dir = options.state_dir;
+  lab::DataPlaneOptions plane = options.data_plane_options;
+  if (options.data_plane) {
+    plane.config_dir = std::filesystem::absolute(options.config.front());
+    if (!std::filesystem::is_directory(plane.config_dir))
+      return fail("the data plane watches one configuration directory: " +
+                  plane.config_dir.string() + " is not one (or pass --no-data-plane)");
+    if (auto found =
+            lab::findDataPlaneBinaries(std::filesystem::read_symlink("/proc/self/exe"), plane);
+        !found)
+      return fail(found.message());
+  }
   auto state = lab::up(*spec);
-  if (!state) {
-    io.err << "sluicectl lab up: " << state.message() << "\n";
-    return kExitFailure;
+  if (!state) return fail(state.message());
+  if (options.data_plane) {
+    if (auto started = lab::startDataPlane(*state, *spec->snapshot, plane); !started) {
+      auto removed = lab::down(*state);
+      return fail("starting the data plane: " + started.message() +
+                  (removed ? "\nthe lab is removed again"
+                           : "\nremoving the lab failed too: " + removed.message()));
+    }
   }
   printLab(*state, io);
   io.out << "\nrun as a pod: sluicectl lab exec"
@@ -211,6 +282,30 @@ int status(const Options& options, Io io) {
   return kExitOk;
 }
 
+int restart(const Options& options, Io io) {
+  auto state = loadLab(options);
+  if (!state) {
+    io.err << "sluicectl lab restart: " << state.message() << "\n";
+    return kExitFailure;
+  }
+  std::string owner = options.node;
+  if (owner.empty()) {
+    auto pod = state->findPod(options.pod);
+    if (!pod) {
+      io.err << "sluicectl lab restart: " << pod.message() << "\n";
+      return kExitFailure;
+    }
+    owner = (*pod)->key();
+  }
+  auto restarted = lab::restartProcess(*state, owner, options.process);
+  if (!restarted) {
+    io.err << "sluicectl lab restart: " << restarted.message() << "\n";
+    return kExitFailure;
+  }
+  io.out << "restarted " << restarted->describe() << ": pid " << restarted->pid << "\n";
+  return kExitOk;
+}
+
 int exec(const Options& options, Io io) {
   auto state = loadLab(options);
   if (!state) {
@@ -237,6 +332,7 @@ int labCommand(std::span<const std::string> args, Io io) {
   if (options->verb == "down") return down(*options, io);
   if (options->verb == "status") return status(*options, io);
   if (options->verb == "exec") return exec(*options, io);
+  if (options->verb == "restart") return restart(*options, io);
   io.err << "sluicectl lab: unknown command \"" << options->verb << "\"\n\n" << kUsage;
   return kExitUsage;
 }

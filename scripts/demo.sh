@@ -24,7 +24,6 @@ lab=(--state-dir "$work/state" --name "demo-$$")
 cleanup() {
   echo "==> tearing down"
   "$sluicectl" lab down "${lab[@]}" >/dev/null 2>&1 || true
-  umount "$work/bpf" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,10 +31,9 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 # shellcheck source=scripts/lab-mesh.sh
 source scripts/lab-mesh.sh
 
-mkdir -p "$work/config" "$work/www" "$work/bpf"
-mount -t bpf bpf "$work/bpf"  # a private BPF filesystem for the demo's pins
+mkdir -p "$work/config" "$work/www"
 echo "hello from shop/server" >"$work/www/index.html"
-cat >"$work/config/mesh.yaml" <<'YAML'
+cat >"$work/config/mesh.yaml" <<YAML
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
@@ -53,7 +51,13 @@ status: {phase: Running, podIP: 198.18.1.10}
 apiVersion: v1
 kind: Pod
 metadata: {name: server, namespace: shop, uid: 0d3c6c1e-0000-4000-8000-000000000002, labels: {app: server, version: v1}}
-spec: {nodeName: node-b, serviceAccountName: server}
+spec:
+  nodeName: node-b
+  serviceAccountName: server
+  containers:  # the lab runs command + args in the pod (no images here)
+    - name: web
+      command: [python3, -m, http.server, --bind, 198.18.2.10, --directory, $work/www, "8080"]
+      ports: [{containerPort: 8080}]
 status: {phase: Running, podIP: 198.18.2.10}
 ---
 apiVersion: v1
@@ -66,26 +70,17 @@ YAML
 step "sluicectl validate"
 "$sluicectl" validate "$work/config"
 
-step "sluicectl lab up: two nodes, three pods (network namespaces + cgroups on a bridge)"
+step "sluicectl lab up: two nodes (agent + ztunnel each), three pods (netns + cgroup + containers)"
 "$sluicectl" lab up --config "$work/config" "${lab[@]}"
-state=$(ls "$work"/state/*.json)
-
-step "starting the node agent and ztunnel on each node"
-for node in node-a node-b; do
-  start_agent "$node"
-  start_ztunnel "$node"
-done
-"$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
-  --directory "$work/www" 8080 >/dev/null 2>&1 &
-disown
+run=$(lab_field runDir)
 node_b=$(lab_node_field node-b ipv4)
 eventually 20 curl -fs --noproxy '*' "http://$node_b:15021/healthz/ready" ||
-  { echo "node-b's ztunnel did not become ready" >&2; cat "$work"/*.out >&2; exit 1; }
+  { echo "node-b's ztunnel did not become ready" >&2; cat "$run"/*-ztunnel.log >&2; exit 1; }
 
 curl_as() { "$sluicectl" lab exec "${lab[@]}" "$1" -- curl -fsS --noproxy '*' -m 5 "$2"; }
-entries() { wc -l <"$work/$1.log" 2>/dev/null || echo 0; }
+entries() { wc -l <"$run/$1-access.log" 2>/dev/null || echo 0; }
 show_log() {
-  python3 - "$work/$1.log" "$2" <<'PY'
+  python3 - "$run/$1-access.log" "$2" <<'PY'
 import json, sys
 for line in open(sys.argv[1]).readlines()[int(sys.argv[2]):]:
     r = json.loads(line)
@@ -102,9 +97,9 @@ echo "  node-b ztunnel access log: $(entries node-b) entries"
 step "kubectl label namespace shop sluice.dev/dataplane-mode=ambient (here: edit the YAML)"
 sed -i 's/metadata: {name: shop}/metadata: {name: shop, labels: {sluice.dev\/dataplane-mode: ambient}}/' \
   "$work/config/mesh.yaml"
-eventually 20 grep -q "pod shop/server enrolled" "$work/node-b-agent.log"
-eventually 20 grep -q "pod shop/client enrolled" "$work/node-a-agent.log"
-grep -h "enrolled" "$work"/node-*-agent.log | sed 's/^/  /'
+eventually 20 grep -q "pod shop/server enrolled" "$run/node-b-agent.log"
+eventually 20 grep -q "pod shop/client enrolled" "$run/node-a-agent.log"
+grep -h "enrolled" "$run"/node-*-agent.log | sed 's/^/  /'
 
 step "after the label: the same curl, no change to the pods, now over mTLS HBONE"
 a=$(entries node-a) b=$(entries node-b)
@@ -132,8 +127,8 @@ show_log node-b "$b"
 step "kubectl label namespace shop sluice.dev/dataplane-mode- (remove the label)"
 sed -i 's/metadata: {name: shop, labels: {sluice.dev\/dataplane-mode: ambient}}/metadata: {name: shop}/' \
   "$work/config/mesh.yaml"
-eventually 20 grep -q "pod shop/server unenrolled" "$work/node-b-agent.log"
-grep -h "unenrolled" "$work"/node-*-agent.log | sed 's/^/  /'
+eventually 20 grep -q "pod shop/server unenrolled" "$run/node-b-agent.log"
+grep -h "unenrolled" "$run"/node-*-agent.log | sed 's/^/  /'
 b=$(entries node-b)
 curl_as shop/client http://198.18.2.10:8080/index.html
 echo "  node-b ztunnel access log: $(($(entries node-b) - b)) new entries: plain TCP again"

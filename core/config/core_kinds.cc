@@ -40,15 +40,31 @@ void readPodIps(const Field& status, Pod& pod) {
   });
 }
 
-void readNamedPorts(const Field& spec, Pod& pod) {
-  spec["containers"].forEachItem([&](const Field& container) {
-    container["ports"].forEachItem([&](const Field& port) {
+std::vector<std::string> readStrings(const Field& list) {
+  std::vector<std::string> out;
+  list.forEachItem([&](const Field& item) { out.push_back(item.string()); });
+  return out;
+}
+
+void readContainers(const Field& spec, Pod& pod) {
+  spec["containers"].forEachItem([&](const Field& item) {
+    Container container;
+    container.name = item["name"].string();
+    container.command = readStrings(item["command"]);
+    container.args = readStrings(item["args"]);
+    item["env"].forEachItem([&](const Field& entry) {
+      const Field value = entry["value"];
+      if (value.present()) container.env.push_back(entry["name"].string() + "=" + value.string());
+    });
+    item["ports"].forEachItem([&](const Field& port) {
       const Field number = port["containerPort"];
       number.require();
       std::optional<uint16_t> value = number.port();
+      if (value) container.ports.push_back(*value);
       std::string name = readName(port["name"], isPortName, "an IANA port name");
       if (value && !name.empty()) pod.named_ports.emplace(std::move(name), *value);
     });
+    pod.containers.push_back(std::move(container));
   });
 }
 
@@ -102,7 +118,7 @@ Object decodePod(const Field& object, ObjectMeta meta) {
       spec["serviceAccountName"].present() ? spec["serviceAccountName"] : spec["serviceAccount"];
   pod.service_account = readName(account, isDnsSubdomain, "an RFC 1123 name", "default");
   pod.host_network = spec["hostNetwork"].boolean(false);
-  readNamedPorts(spec, pod);
+  readContainers(spec, pod);
 
   const Field status = object["status"];
   pod.phase = status["phase"].string();

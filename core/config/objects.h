@@ -36,6 +36,17 @@ struct Namespace {
   ObjectMeta meta;
 };
 
+// What the lab runs for a container (spec.containers[]): Kubernetes starts the image's
+// entrypoint, the lab has no images and runs `command` + `args` instead.
+struct Container {
+  std::string name;
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  // env[] entries with a literal value, as "NAME=value" (valueFrom is not read).
+  std::vector<std::string> env;
+  std::vector<uint16_t> ports;  // ports[].containerPort
+};
+
 struct Pod {
   ObjectMeta meta;
   std::string node_name;
@@ -47,6 +58,7 @@ struct Pod {
   // Container ports that have a name (spec.containers[].ports[]), to resolve a Service's
   // named targetPort. The first container declaring a name wins, as in Kubernetes.
   std::map<std::string, uint16_t> named_ports;
+  std::vector<Container> containers;
 };
 
 struct ServicePort {

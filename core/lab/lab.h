@@ -61,7 +61,8 @@ Result<void> downByName(const std::filesystem::path& state_dir, std::string_view
 // One object of the lab and whether it exists now.
 struct ObjectStatus {
   std::string owner;  // "lab", "node <name>" or "pod <ns>/<name>"
-  std::string kind;   // "state file", "bridge", "veth", "netns", "cgroup"
+  std::string
+      kind;  // "state file", "bridge", "veth", "netns", "cgroup", "run directory", "process"
   std::string name;
   bool exists = false;
 };

@@ -52,6 +52,33 @@ class Reader {
 
   address ip(std::string_view key) { return parseIp(key, text(key)); }
 
+  // Keys added after the first state files were written: absent reads as empty.
+  bool has(std::string_view key) const { return object_ != nullptr && object_->contains(key); }
+  std::string optionalText(std::string_view key) { return has(key) ? text(key) : std::string(); }
+
+  std::vector<std::string> strings(std::string_view key) {
+    std::vector<std::string> out;
+    if (!has(key)) return out;
+    for (const json::value& v : array(key)) {
+      if (!v.is_string()) {
+        fail(key, "holds a non-string");
+        continue;
+      }
+      out.emplace_back(v.get_string());
+    }
+    return out;
+  }
+
+  bool boolean(std::string_view key) {
+    const json::value* v = find(key);
+    if (v == nullptr) return false;
+    if (!v->is_bool()) {
+      fail(key, "is not a boolean");
+      return false;
+    }
+    return v->get_bool();
+  }
+
   std::vector<address> ips(std::string_view key) {
     std::vector<address> out;
     for (const json::value& v : array(key)) {
@@ -120,6 +147,12 @@ const NodeHandle* LabState::node(std::string_view name) const {
   return nullptr;
 }
 
+ProcessHandle* LabState::process(std::string_view owner, std::string_view role) {
+  for (ProcessHandle& process : processes)
+    if (process.owner == owner && process.role == role) return &process;
+  return nullptr;
+}
+
 Result<const PodHandle*> LabState::findPod(std::string_view pod) const {
   const PodHandle* found = nullptr;
   bool qualified = pod.find('/') != std::string_view::npos;
@@ -164,6 +197,21 @@ std::string LabState::toJson() const {
         {"ips", addressesToJson(pod.ips)},
     });
   }
+  json::array process_array;
+  for (const ProcessHandle& process : processes) {
+    json::array argv, environment;
+    for (const std::string& arg : process.argv) argv.emplace_back(arg);
+    for (const std::string& entry : process.environment) environment.emplace_back(entry);
+    process_array.emplace_back(json::object{
+        {"owner", process.owner},
+        {"onNode", process.on_node},
+        {"role", process.role},
+        {"argv", std::move(argv)},
+        {"environment", std::move(environment)},
+        {"log", process.log.string()},
+        {"pid", process.pid},
+    });
+  }
   json::object root{
       {"kind", "SluiceLab"},
       {"name", name},
@@ -176,6 +224,9 @@ std::string LabState::toJson() const {
       {"ipv6Prefix", ipv6_prefix},
       {"nodes", std::move(node_array)},
       {"pods", std::move(pod_array)},
+      {"runDir", run_dir.string()},
+      {"bpffs", bpffs.string()},
+      {"processes", std::move(process_array)},
   };
   return json::serialize(root) + "\n";
 }
@@ -224,6 +275,22 @@ Result<LabState> LabState::fromJson(std::string_view text, const std::filesystem
     pod.node_veth = r.text("nodeVeth");
     pod.ips = r.ips("ips");
     state.pods.push_back(std::move(pod));
+  }
+  state.run_dir = root.optionalText("runDir");
+  state.bpffs = root.optionalText("bpffs");
+  if (root.has("processes")) {
+    for (const json::value& v : root.array("processes")) {
+      Reader r(v, origin.string() + ": process", &problem);
+      ProcessHandle process;
+      process.owner = r.text("owner");
+      process.on_node = r.boolean("onNode");
+      process.role = r.text("role");
+      process.argv = r.strings("argv");
+      process.environment = r.strings("environment");
+      process.log = r.text("log");
+      process.pid = r.integer("pid");
+      state.processes.push_back(std::move(process));
+    }
   }
   if (!problem.empty()) return makeError(problem);
   return state;

@@ -44,6 +44,19 @@ struct PodHandle {
   const boost::asio::ip::address* ipv6() const;
 };
 
+// A long-running process the lab started: a node's agent or ztunnel, or a pod's container.
+// Its placement follows from its owner (the node's or the pod's netns and cgroup).
+struct ProcessHandle {
+  std::string owner;  // a node name ("node-a"), or a pod key ("shop/server")
+  bool on_node = false;
+  std::string role;  // "agent", "ztunnel", or the container's name
+  std::vector<std::string> argv;
+  std::vector<std::string> environment;  // "NAME=value" added to the lab's environment
+  std::filesystem::path log;             // its stdout and stderr
+  int pid = 0;
+  std::string describe() const { return (on_node ? "node " : "pod ") + owner + " " + role; }
+};
+
 struct LabState {
   std::string name;    // the state file's name (lab-<name>.json)
   std::string run_id;  // the run-unique part of every object name
@@ -56,8 +69,14 @@ struct LabState {
   int ipv6_prefix = 64;
   std::vector<NodeHandle> nodes;  // by name
   std::vector<PodHandle> pods;    // by namespace, then name
+  // The data plane, when `up` started one: its working directory (configuration, CA, sockets,
+  // logs), the private BPF filesystem mounted there for the agents' pins, and its processes.
+  std::filesystem::path run_dir;
+  std::filesystem::path bpffs;
+  std::vector<ProcessHandle> processes;
 
   const NodeHandle* node(std::string_view name) const;
+  ProcessHandle* process(std::string_view owner, std::string_view role);
   // "ns/name", or a bare name when exactly one pod has it.
   Result<const PodHandle*> findPod(std::string_view pod) const;
 

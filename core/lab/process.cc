@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -82,6 +83,9 @@ struct Prepared {
   Fd cgroup_procs;          // open for writing, or -1
   Fd netns;                 // open, or -1
   std::string working_dir;
+  std::vector<std::string> env;
+  std::vector<char*> envp;  // filled by pointers()
+  bool new_session = false;
   std::string describe;  // for error messages
   std::string cgroup_path;
   std::string netns_path;
@@ -90,11 +94,29 @@ struct Prepared {
     argv.clear();
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
+    envp.clear();
+    for (std::string& entry : env) envp.push_back(entry.data());
+    envp.push_back(nullptr);
   }
 };
 
+// The caller's environment with `extra` ("NAME=value") added, an entry of the same name replaced.
+std::vector<std::string> mergedEnvironment(const std::vector<std::string>& extra) {
+  std::vector<std::string> out;
+  auto nameOf = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string_view name = nameOf(*entry);
+    bool replaced = std::any_of(extra.begin(), extra.end(),
+                                [&](const std::string& e) { return nameOf(e) == name; });
+    if (!replaced) out.emplace_back(*entry);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
 Result<Prepared> prepare(const std::vector<std::string>& argv, const Placement& where,
-                         const std::filesystem::path& working_dir) {
+                         const std::filesystem::path& working_dir,
+                         const std::vector<std::string>& environment = {}) {
   if (argv.empty()) return makeError("no command given");
   Prepared p;
   p.describe = quoteCommand(argv);
@@ -118,6 +140,7 @@ Result<Prepared> prepare(const std::vector<std::string>& argv, const Placement& 
                        ": " + errnoText(errno));
   }
   p.working_dir = working_dir.string();
+  p.env = mergedEnvironment(environment);
   return p;
 }
 
@@ -134,13 +157,14 @@ Result<Prepared> prepare(const std::vector<std::string>& argv, const Placement& 
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);  // a caller's blocked signals must not leak
+  if (p.new_session) ::setsid();
   if (!p.working_dir.empty() && ::chdir(p.working_dir.c_str()) != 0)
     childFail(report_fd, ChildStage::kChdir);
   if (p.cgroup_procs.get() >= 0 && ::write(p.cgroup_procs.get(), "0", 1) != 1)
     childFail(report_fd, ChildStage::kJoinCgroup);
   if (p.netns.get() >= 0 && ::setns(p.netns.get(), CLONE_NEWNET) != 0)
     childFail(report_fd, ChildStage::kEnterNetns);
-  ::execve(p.path.c_str(), p.argv.data(), environ);
+  ::execve(p.path.c_str(), p.argv.data(), p.envp.data());
   childFail(report_fd, ChildStage::kExec);
 }
 
@@ -293,9 +317,10 @@ Result<CommandResult> runCommand(const std::vector<std::string>& argv, const Pla
 
 Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& argv,
                                          const Placement& where, const StartOptions& options) {
-  auto prepared = prepare(argv, where, options.working_dir);
+  auto prepared = prepare(argv, where, options.working_dir, options.environment);
   if (!prepared) return prepared.error();
   Prepared& p = *prepared;
+  p.new_session = options.new_session;
   p.pointers();
   Fd output;
   if (!options.output.empty()) {
@@ -377,6 +402,47 @@ void ChildProcess::stop(int signal) {
   release();
 }
 
+pid_t ChildProcess::detach() {
+  pid_t pid = pid_;
+  release();
+  return pid;
+}
+
+bool processAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  // pid (comm) STATE ...: comm may hold spaces and parentheses, so look after the last ')'.
+  size_t close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+Result<void> stopProcess(pid_t pid, int signal, std::chrono::milliseconds timeout) {
+  if (!processAlive(pid)) return success();
+  Fd pidfd(pidfdOpen(pid));
+  if (pidfd.get() < 0)
+    return errno == ESRCH ? success() : makeError("pidfd_open: " + errnoText(errno));
+  auto waitGone = [&](std::chrono::milliseconds limit) {
+    // A pidfd of a process that is not our child turns readable when it exits; a child of
+    // ours would linger as a zombie, which processAlive() treats as gone.
+    auto deadline = Clock::now() + limit;
+    while (processAlive(pid)) {
+      pollfd fd{pidfd.get(), POLLIN, 0};
+      int ready = ::poll(&fd, 1, std::min(remainingMs(deadline), 100));
+      if (ready > 0) return true;
+      if (Clock::now() >= deadline) return false;
+    }
+    return true;
+  };
+  if (::kill(pid, signal) != 0)
+    return errno == ESRCH ? success() : makeError("kill: " + errnoText(errno));
+  if (waitGone(timeout)) return success();
+  ::kill(pid, SIGKILL);
+  if (waitGone(std::chrono::seconds(5))) return success();
+  return makeError("process " + std::to_string(pid) + " did not end after SIGKILL");
+}
+
 Error execIn(const std::vector<std::string>& argv, const Placement& where) {
   auto prepared = prepare(argv, where, {});
   if (!prepared) return prepared.error();
@@ -386,7 +452,7 @@ Error execIn(const std::vector<std::string>& argv, const Placement& where) {
     return makeError(failureText(p, {static_cast<int>(ChildStage::kJoinCgroup), errno}));
   if (p.netns.get() >= 0 && ::setns(p.netns.get(), CLONE_NEWNET) != 0)
     return makeError(failureText(p, {static_cast<int>(ChildStage::kEnterNetns), errno}));
-  ::execve(p.path.c_str(), p.argv.data(), environ);
+  ::execve(p.path.c_str(), p.argv.data(), p.envp.data());
   return makeError(failureText(p, {static_cast<int>(ChildStage::kExec), errno}));
 }
 

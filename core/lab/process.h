@@ -53,6 +53,10 @@ struct StartOptions {
   std::filesystem::path output;
   // The child's working directory; empty keeps the caller's.
   std::filesystem::path working_dir;
+  // "NAME=value" entries added to (or overriding) the caller's environment.
+  std::vector<std::string> environment;
+  // A session of its own (setsid), so a daemon outlives the terminal of whoever started it.
+  bool new_session = false;
 };
 
 // A started child process. Owns it: the destructor kills (SIGKILL) and reaps it unless it
@@ -78,6 +82,9 @@ class ChildProcess {
   Result<int> wait(std::chrono::milliseconds timeout);
   // Sends `signal` and reaps the child (waiting at most 5 s); no-op when it already ended.
   void stop(int signal = 9);
+  // Gives up ownership: the child keeps running after this handle (and its parent) are gone.
+  // Returns its pid.
+  pid_t detach();
 
  private:
   ChildProcess(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
@@ -90,6 +97,12 @@ class ChildProcess {
 // Replaces the current process with `argv` placed in `where` (cgroup first, then netns).
 // Returns only on failure.
 Error execIn(const std::vector<std::string>& argv, const Placement& where);
+
+// Sends `signal` to `pid`, a process that need not be our child, and waits until it has
+// ended; SIGKILL after `timeout`. Success when it was not running.
+Result<void> stopProcess(pid_t pid, int signal, std::chrono::milliseconds timeout);
+// Whether `pid` names a live (not zombie) process.
+bool processAlive(pid_t pid);
 
 // Waits until a process in some network namespace listens on TCP `port` (any address, IPv4
 // or IPv6), by reading /proc/<pid>/net/tcp{,6}, which show that process's netns. For

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/lab/data_plane.h"
 #include "core/lab/host.h"
 #include "core/lab/lab.h"
 
@@ -131,7 +132,11 @@ Result<void> down(const LabState& state) {
       problems.add("cgroup " + cgroup.string() + ": rmdir failed: " + std::strerror(errno));
   }
 
-  // 5. The state file goes only when nothing else is left, so `down` can be run again.
+  // 5. The data plane's run directory and BPF filesystem (its processes are gone by now:
+  //    they lived in the lab's cgroups).
+  problems.add(removeRunDir(state));
+
+  // 6. The state file goes only when nothing else is left, so `down` can be run again.
   if (!problems.empty())
     return makeError("lab " + state.name + " down left objects behind (state file " +
                      state.state_path.string() + " kept; run down again):" + problems.text());
@@ -160,11 +165,20 @@ std::vector<ObjectStatus> inspect(const LabState& state) {
   add("lab", "state file", state.state_path.string(), std::filesystem::exists(state.state_path));
   add("lab", "bridge", state.bridge, host::linkExists(state.bridge));
   add("lab", "cgroup", state.cgroup_root.string(), std::filesystem::exists(state.cgroup_root));
+  if (!state.run_dir.empty())
+    add("lab", "run directory", state.run_dir.string(), std::filesystem::exists(state.run_dir));
+  auto addProcesses = [&](const std::string& owner, std::string_view name, bool on_node) {
+    for (const ProcessHandle& process : state.processes)
+      if (process.on_node == on_node && process.owner == name)
+        add(owner, "process", process.role + " (pid " + std::to_string(process.pid) + ")",
+            processAlive(process.pid));
+  };
   for (const NodeHandle& node : state.nodes) {
     std::string owner = "node " + node.name;
     add(owner, "netns", node.netns, std::filesystem::exists(node.netns_path));
     add(owner, "veth", node.host_veth, host::linkExists(node.host_veth));
     add(owner, "cgroup", node.cgroup.string(), std::filesystem::exists(node.cgroup));
+    addProcesses(owner, node.name, true);
   }
   for (const PodHandle& pod : state.pods) {
     std::string owner = "pod " + pod.key();
@@ -175,6 +189,7 @@ std::vector<ObjectStatus> inspect(const LabState& state) {
                 host::linkExistsIn(node->netns_path, pod.node_veth);
     add(owner, "veth", pod.node_veth, veth);
     add(owner, "cgroup", pod.cgroup.string(), std::filesystem::exists(pod.cgroup));
+    addProcesses(owner, pod.key(), false);
   }
   return out;
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The mesh end to end in the local lab, with real capture: two nodes (each an agent and a
 # ztunnel in the node's netns and cgroup), pods as netns + cgroup, unmodified clients (curl).
+# The lab and its data plane come from `sluicectl lab up` alone, as a user would start them.
 # Checks: cross-node and same-node pod-to-pod over mTLS HBONE (identities in the access logs);
 # service VIP to endpoint; IPv6; an opted-out pod stays plain; a pod outside the mesh reaches a
 # meshed pod under PERMISSIVE and is refused under STRICT; ztunnel restart (the agent replays);
-# agent restart (capture continues); removing the namespace label returns pods to plain traffic.
+# agent restart (capture continues, open connections survive); removing the namespace label
+# returns pods to plain traffic.
 # Usage: tests/lab/mesh_test.sh BUILD_DIR [on|off]: the second argument switches the agents'
 # local-hop acceleration (default off). Needs root; skips (77) otherwise, fails under CI=true.
 set -euo pipefail
@@ -20,10 +22,12 @@ fi
 work=$(mktemp -d /tmp/sluice-mesh-test.XXXXXX)
 checks=0 failures=0
 lab=(--state-dir "$work/state" --name "mesh-$$")
+run=  # the lab's run directory (logs, pins), known once it is up
 cleanup() {
+  if ((failures > 0)) && [[ -n $run ]]; then
+    mkdir -p /tmp/sluice-mesh-test-logs && cp "$run"/*.log /tmp/sluice-mesh-test-logs/ 2>/dev/null
+  fi
   "$sluicectl" lab down "${lab[@]}" >/dev/null 2>&1 || true  # kills every process of the lab
-  umount "$work/bpf" 2>/dev/null || true
-  if ((failures > 0)); then mkdir -p /tmp/sluice-mesh-test-logs && cp "$work"/*.log "$work"/*.out /tmp/sluice-mesh-test-logs/ 2>/dev/null; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,11 +36,9 @@ fail() { echo "FAIL: $*"; checks=$((checks + 1)); failures=$((failures + 1)); }
 # shellcheck source=scripts/lab-mesh.sh
 source "$(dirname "$0")/../../scripts/lab-mesh.sh"
 
-mkdir -p "$work/config" "$work/www" "$work/bpf"
-# A private BPF filesystem for this run's pins (the machine's /sys/fs/bpf is left alone).
-mount -t bpf bpf "$work/bpf"
+mkdir -p "$work/config" "$work/www"
 echo "hello from server" >"$work/www/index.html"
-cat >"$work/config/mesh.yaml" <<'YAML'
+cat >"$work/config/mesh.yaml" <<YAML
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop, labels: {sluice.dev/dataplane-mode: ambient}}
@@ -54,7 +56,13 @@ status: {phase: Running, podIP: 198.18.1.10}
 apiVersion: v1
 kind: Pod
 metadata: {name: server, namespace: shop, uid: 7f1c0a00-0000-4000-8000-000000000002, labels: {app: server}}
-spec: {nodeName: node-b, serviceAccountName: server}
+spec:
+  nodeName: node-b
+  serviceAccountName: server
+  containers:
+    - name: web
+      command: [python3, -m, http.server, --bind, 198.18.2.10, --directory, $work/www, "8080"]
+      ports: [{containerPort: 8080}]
 status: {phase: Running, podIP: 198.18.2.10}
 ---
 apiVersion: v1
@@ -66,7 +74,13 @@ status: {phase: Running, podIP: 198.18.1.20}
 apiVersion: v1
 kind: Pod
 metadata: {name: db, namespace: shop, uid: 7f1c0a00-0000-4000-8000-000000000004, labels: {app: db}}
-spec: {nodeName: node-a, serviceAccountName: db}
+spec:
+  nodeName: node-a
+  serviceAccountName: db
+  containers:
+    - name: web
+      command: [python3, -m, http.server, --bind, "::", --directory, $work/www, "8080"]
+      ports: [{containerPort: 8080}]
 status: {phase: Running, podIPs: [{ip: 198.18.1.30}, {ip: "fd00:5::1:30"}]}
 ---
 apiVersion: v1
@@ -89,27 +103,22 @@ spec:
   selector: {app: server}
   ports: [{name: http, port: 80, targetPort: 8080}]
 YAML
-"$sluicectl" lab up --config "$work/config" "${lab[@]}" >/dev/null
-state=$(ls "$work"/state/*.json)
+# lab up returns once both agents have their ztunnel and both web containers listen.
+if "$sluicectl" lab up --config "$work/config" "${lab[@]}" --local-acceleration "$acceleration" \
+  --ztunnel-arg --no-admin >"$work/up.out" 2>&1; then
+  pass "lab up started two nodes (agent + ztunnel each) and the pods' containers"
+else
+  fail "lab up: $(cat "$work/up.out")"; exit 1
+fi
+run=$(lab_field runDir)
 
-for node in node-a node-b; do
-  start_agent "$node" --local-acceleration "$acceleration"
-  start_ztunnel "$node" --no-admin
-done
-"$sluicectl" lab exec "${lab[@]}" shop/server -- python3 -m http.server --bind 198.18.2.10 \
-  --directory "$work/www" 8080 >/dev/null 2>&1 &
-disown
-"$sluicectl" lab exec "${lab[@]}" shop/db -- python3 -m http.server --bind :: \
-  --directory "$work/www" 8080 >/dev/null 2>&1 &
-disown
-
-enrolled() { grep -q "pod $1 enrolled" "$work/$2-agent.log"; }
+enrolled() { grep -q "pod $1 enrolled" "$run/$2-agent.log"; }
 if eventually 20 enrolled shop/client node-a && eventually 20 enrolled shop/server node-b; then
   pass "agents enrolled shop/client (node-a) and shop/server (node-b) and ztunnel took them"
 else
-  fail "pods not enrolled"; cat "$work"/*-agent.log "$work"/*-ztunnel.out; exit 1
+  fail "pods not enrolled"; cat "$run"/*-agent.log "$run"/*-ztunnel.log; exit 1
 fi
-grep -q "legacy/outsider enrolled" "$work/node-a-agent.log" && fail "outsider enrolled" ||
+grep -q "legacy/outsider enrolled" "$run/node-a-agent.log" && fail "outsider enrolled" ||
   pass "the pod of an unlabelled namespace is not enrolled"
 
 # log_has FILE key=value...: a JSON access-log line with all those fields (value: a regex).
@@ -130,9 +139,9 @@ body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
 [[ $body == "hello from server" ]] && pass "client -> server across nodes: '$body'" ||
   fail "client -> server across nodes got '$body'"
 mtls_logged() {
-  log_has "$work/node-a.log" direction=outbound src_identity=spiffe://cluster.local/ns/shop/sa/client \
+  log_has "$run/node-a-access.log" direction=outbound src_identity=spiffe://cluster.local/ns/shop/sa/client \
     dst_identity=spiffe://cluster.local/ns/shop/sa/server error= &&
-    log_has "$work/node-b.log" direction=inbound src_identity=spiffe://cluster.local/ns/shop/sa/client \
+    log_has "$run/node-b-access.log" direction=inbound src_identity=spiffe://cluster.local/ns/shop/sa/client \
       dst_identity=spiffe://cluster.local/ns/shop/sa/server dst=198.18.2.10:8080
 }
 eventually 10 mtls_logged && pass "both ztunnels logged the connection with both SPIFFE identities (mTLS HBONE)" ||
@@ -142,7 +151,7 @@ body=$(curl_as legacy/outsider http://198.18.2.10:8080/index.html || true)
 [[ $body == "hello from server" ]] && pass "PERMISSIVE: a pod outside the mesh reaches the meshed server" ||
   fail "PERMISSIVE: outsider got '$body'"
 plain_logged() {
-  log_has "$work/node-b.log" direction=inbound 'src=198\.18\.1\.20:[0-9]+' dst=198.18.2.10:8080 src_identity=
+  log_has "$run/node-b-access.log" direction=inbound 'src=198\.18\.1\.20:[0-9]+' dst=198.18.2.10:8080 src_identity=
 }
 eventually 10 plain_logged && pass "that plaintext went through node-b's ztunnel (steered to 15006)" ||
   fail "outsider's plaintext bypassed ztunnel"
@@ -150,9 +159,9 @@ eventually 10 plain_logged && pass "that plaintext went through node-b's ztunnel
 # Same node: client and db both on node-a, one ztunnel on both ends.
 body=$(curl_as shop/client http://198.18.1.30:8080/index.html || true)
 same_node() {
-  log_has "$work/node-a.log" direction=outbound dst_identity=spiffe://cluster.local/ns/shop/sa/db \
+  log_has "$run/node-a-access.log" direction=outbound dst_identity=spiffe://cluster.local/ns/shop/sa/db \
     src_identity=spiffe://cluster.local/ns/shop/sa/client &&
-    log_has "$work/node-a.log" direction=inbound dst_identity=spiffe://cluster.local/ns/shop/sa/db
+    log_has "$run/node-a-access.log" direction=inbound dst_identity=spiffe://cluster.local/ns/shop/sa/db
 }
 [[ $body == "hello from server" ]] && eventually 10 same_node &&
   pass "same node: client -> db over HBONE through node-a's ztunnel" || fail "same node: got '$body'"
@@ -160,7 +169,7 @@ same_node() {
 # A service VIP is resolved to an endpoint by the client's ztunnel.
 body=$(curl_as shop/client http://198.19.0.10/index.html || true)
 vip_logged() {
-  log_has "$work/node-a.log" direction=outbound dst=198.18.2.10:8080 \
+  log_has "$run/node-a-access.log" direction=outbound dst=198.18.2.10:8080 \
     dst_identity=spiffe://cluster.local/ns/shop/sa/server
 }
 [[ $body == "hello from server" ]] && eventually 10 vip_logged &&
@@ -170,7 +179,7 @@ vip_logged() {
 # IPv6, across nodes: client6 (node-b) -> db (node-a).
 body=$(curl_as shop/client6 "http://[fd00:5::1:30]:8080/index.html" || true)
 v6_logged() {
-  log_has "$work/node-b.log" direction=outbound 'dst=\[fd00:5::1:30\]:8080' \
+  log_has "$run/node-b-access.log" direction=outbound 'dst=\[fd00:5::1:30\]:8080' \
     dst_identity=spiffe://cluster.local/ns/shop/sa/db
 }
 [[ $body == "hello from server" ]] && eventually 10 v6_logged &&
@@ -178,21 +187,18 @@ v6_logged() {
 
 # An opted-out pod keeps plain traffic: its ztunnel never sees its connections.
 body=$(curl_as shop/batch http://198.18.2.10:8080/index.html || true)
-opted_out_captured() { log_has "$work/node-a.log" direction=outbound 'src=198\.18\.1\.40.*'; }
+opted_out_captured() { log_has "$run/node-a-access.log" direction=outbound 'src=198\.18\.1\.40.*'; }
 if [[ $body == "hello from server" ]] && ! opted_out_captured; then
   pass "opt-out pod (sluice.dev/dataplane-mode=none) is not captured"
 else
   fail "opt-out pod: got '$body' or was captured"
 fi
-grep -q "shop/batch enrolled" "$work/node-a-agent.log" && fail "opt-out pod enrolled" ||
+grep -q "shop/batch enrolled" "$run/node-a-agent.log" && fail "opt-out pod enrolled" ||
   pass "opt-out pod is not enrolled"
 
 # ztunnel restarts on node-b: the agent replays its pods and traffic flows again.
-old_ztunnel=$(cat "$work/node-b-ztunnel.pid")
-kill "$old_ztunnel" || true
-gone() { ! kill -0 "$1" 2>/dev/null; }
-eventually 10 gone "$old_ztunnel" || fail "node-b's ztunnel did not stop on SIGTERM"
-start_ztunnel node-b --no-admin
+"$sluicectl" lab restart "${lab[@]}" --node node-b ztunnel >/dev/null ||
+  fail "lab restart --node node-b ztunnel failed"
 served_again() { [[ $(curl_as shop/client http://198.18.2.10:8080/index.html) == "hello from server" ]]; }
 eventually 20 served_again && pass "ztunnel restart: the agent replays the pods and traffic works again" ||
   fail "ztunnel restart: traffic did not come back"
@@ -200,7 +206,7 @@ eventually 20 served_again && pass "ztunnel restart: the agent replays the pods 
 # With acceleration on, the client's hop to its ztunnel skipped the TCP stack: the sk_msg
 # program counted redirected messages (index 2 of node-a's accel_counters).
 redirected() {
-  bpftool -j map dump pinned "$work/bpf/node-a/accel_counters" | python3 -c '
+  bpftool -j map dump pinned "$run/bpf/node-a/accel_counters" | python3 -c '
 import json, sys
 total = 0
 for entry in json.load(sys.stdin):
@@ -274,28 +280,32 @@ body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
 [[ $body == "hello from server" ]] && pass "STRICT: meshed client still served over mTLS" ||
   fail "STRICT broke the meshed client: '$body'"
 
-# The agent restarts: capture stays pinned, connections keep working.
-kill "$(cat "$work/node-a-agent.pid")" || true
-before=$(grep -c '"direction":"outbound"' "$work/node-a.log" || true)
+# The agent restarts: capture stays pinned, connections keep working, before and after it is back.
+connected_before=$(grep -c "ztunnel connected" "$run/node-a-agent.log")
+"$sluicectl" lab restart "${lab[@]}" --node node-a agent >/dev/null || fail "lab restart --node node-a agent failed"
+before=$(grep -c '"direction":"outbound"' "$run/node-a-access.log" || true)
 body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
-[[ $body == "hello from server" ]] && pass "agent down: the client still reaches the server" ||
-  fail "agent down broke traffic: '$body'"
-captured_more() { (( $(grep -c '"direction":"outbound"' "$work/node-a.log") > before )); }
-eventually 5 captured_more && pass "agent down: capture continues (ztunnel-a still sees the client's connections)" ||
+[[ $body == "hello from server" ]] && pass "agent restart: the client still reaches the server" ||
+  fail "agent restart broke traffic: '$body'"
+captured_more() { (( $(grep -c '"direction":"outbound"' "$run/node-a-access.log") > before )); }
+eventually 5 captured_more && pass "agent restart: capture continues (ztunnel-a still sees the client's connections)" ||
   fail "capture stopped with the agent"
-long_ping after-agent-restart && pass "agent down: the long-lived connection is not dropped" ||
-  fail "agent down dropped the long-lived connection: $(tail -1 "$work/long.out")"
+long_ping after-agent-restart && pass "agent restart: the long-lived connection is not dropped" ||
+  fail "agent restart dropped the long-lived connection: $(tail -1 "$work/long.out")"
+reconnected() { (( $(grep -c "ztunnel connected" "$run/node-a-agent.log") > connected_before )); }
+eventually 10 reconnected && pass "agent restart: the new agent took over its ztunnel" ||
+  fail "the restarted agent never reconnected to ztunnel"
 
 # Unlabel the namespace: pods return to plain traffic (after STRICT is removed again).
 rm "$work/config/strict.yaml"
 sed -i 's/labels: {sluice.dev\/dataplane-mode: ambient}/labels: {}/' "$work/config/mesh.yaml"
-unenrolled() { grep -q "pod shop/server unenrolled" "$work/node-b-agent.log"; }
+unenrolled() { grep -q "pod shop/server unenrolled" "$run/node-b-agent.log"; }
 eventually 10 unenrolled && pass "removing the label unenrolls the server" || fail "server still enrolled"
-lines_b=$(wc -l <"$work/node-b.log")
+lines_b=$(wc -l <"$run/node-b-access.log")
 body=$(curl_as shop/client http://198.18.2.10:8080/index.html || true)
 [[ $body == "hello from server" ]] && pass "unenrolled: the client still reaches the server" ||
   fail "unenrolled traffic broken: '$body'"
-(( $(wc -l <"$work/node-b.log") == lines_b )) && pass "unenrolled: node-b's ztunnel no longer sees that traffic" ||
+(( $(wc -l <"$run/node-b-access.log") == lines_b )) && pass "unenrolled: node-b's ztunnel no longer sees that traffic" ||
   fail "node-b's ztunnel still carried traffic after unenrollment"
 long_ping after-unenroll && pass "unenrolled: the connection opened while enrolled is not dropped" ||
   fail "unenrollment dropped the long-lived connection: $(tail -1 "$work/long.out")"

@@ -53,6 +53,40 @@ metadata:
   EXPECT_EQ(onlyReport(result).ns, "");
 }
 
+// ---- Pod containers (what the lab runs) ---------------------------------------------
+
+TEST(PodDecoding, ReadsContainerCommandArgsLiteralEnvAndPorts) {
+  auto result = load(R"(apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  containers:
+    - name: server
+      image: python:3
+      command: [python3, -m, http.server]
+      args: ["8080"]
+      env:
+        - {name: MODE, value: fast}
+        - name: FROM_SECRET
+          valueFrom: {secretKeyRef: {name: s, key: k}}
+      ports: [{containerPort: 8080, name: http}, {containerPort: 9090}]
+    - name: sidecarless
+      image: busybox
+)");
+  ASSERT_NE(result.snapshot, nullptr) << formatReport(onlyReport(result));
+  const Pod* pod = result.snapshot->pod("shop", "web");
+  ASSERT_NE(pod, nullptr);
+  ASSERT_EQ(pod->containers.size(), 2u);
+  const Container& server = pod->containers[0];
+  EXPECT_EQ(server.name, "server");
+  EXPECT_THAT(server.command, ElementsAre("python3", "-m", "http.server"));
+  EXPECT_THAT(server.args, ElementsAre("8080"));
+  EXPECT_THAT(server.env, ElementsAre("MODE=fast"));  // valueFrom is not resolved
+  EXPECT_THAT(server.ports, ElementsAre(8080, 9090));
+  EXPECT_TRUE(pod->containers[1].command.empty());
+  EXPECT_EQ(pod->named_ports.at("http"), 8080);
+}
+
 // ---- Pod ------------------------------------------------------------------------------
 
 TEST(PodDecoding, ReadsEveryFieldSluiceUses) {

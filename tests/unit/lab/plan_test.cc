@@ -182,6 +182,53 @@ TEST(LabState, SurvivesTheStateFile) {
   EXPECT_EQ(loaded->pods[2].ips, state->pods[2].ips);
 }
 
+TEST(LabState, KeepsTheDataPlaneProcessesInTheStateFile) {
+  testing::TempDir dir;
+  auto state = plan(kTwoNodeMesh);
+  ASSERT_TRUE(state) << state.message();
+  state->state_path = dir.path() / "lab-test.json";
+  state->run_dir = dir.path() / "lab-test.d";
+  state->bpffs = state->run_dir / "bpf";
+  ProcessHandle web;
+  web.owner = "shop/remote-server";
+  web.role = "web";
+  web.argv = {"python3", "-m", "http.server", "8080"};
+  web.environment = {"POD_NAME=remote-server"};
+  web.log = state->run_dir / "web.log";
+  web.pid = 4242;
+  state->processes.push_back(web);
+
+  ASSERT_TRUE(state->save());
+  auto loaded = LabState::load(state->state_path);
+
+  ASSERT_TRUE(loaded) << loaded.message();
+  EXPECT_EQ(loaded->toJson(), state->toJson());
+  ProcessHandle* found = loaded->process("shop/remote-server", "web");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->argv, web.argv);
+  EXPECT_EQ(found->pid, 4242);
+  EXPECT_FALSE(found->on_node);
+  EXPECT_EQ(found->describe(), "pod shop/remote-server web");
+  EXPECT_EQ(loaded->process("shop/remote-server", "agent"), nullptr);
+}
+
+TEST(LabState, LoadsAStateFileWrittenBeforeTheDataPlaneExisted) {
+  auto state = plan(kTwoNodeMesh);
+  ASSERT_TRUE(state) << state.message();
+  std::string json = state->toJson();
+  for (std::string_view key : {R"(,"runDir":"")", R"(,"bpffs":"")", R"(,"processes":[])"}) {
+    size_t at = json.find(key);
+    ASSERT_NE(at, std::string::npos) << key;
+    json.erase(at, key.size());
+  }
+
+  auto loaded = LabState::fromJson(json, "old.json");
+
+  ASSERT_TRUE(loaded) << loaded.message();
+  EXPECT_TRUE(loaded->run_dir.empty());
+  EXPECT_TRUE(loaded->processes.empty());
+}
+
 TEST(LabState, RejectsDamagedStateFileNamingTheField) {
   auto state = LabState::fromJson(R"({"kind": "SluiceLab", "name": "x", "runId": 5})", "f.json");
   ASSERT_FALSE(state);

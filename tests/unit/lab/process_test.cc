@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
 
 #include "tests/unit/lab/lab_test_util.h"
 
@@ -86,6 +89,42 @@ TEST(LabProcess, WaitingForAListenerFailsWhenTheServerExits) {
 
   ASSERT_FALSE(listening);
   EXPECT_THAT(listening.message(), HasSubstr("exited before listening"));
+}
+
+TEST(LabProcess, ChildSeesTheExtraEnvironment) {
+  testing::TempDir dir;
+  StartOptions options;
+  options.output = dir.path() / "out";
+  options.environment = {"POD_NAME=web-1", "HOME=/pod-home"};
+  auto child = ChildProcess::start({"sh", "-c", "echo $POD_NAME $HOME"}, {}, options);
+  ASSERT_TRUE(child) << child.message();
+
+  ASSERT_TRUE(child->wait(5s));
+
+  std::ifstream out(options.output);
+  std::string line;
+  std::getline(out, line);
+  EXPECT_EQ(line, "web-1 /pod-home");  // added, and the caller's HOME overridden
+}
+
+TEST(LabProcess, DetachedChildOutlivesItsHandleAndStopsOnRequest) {
+  pid_t pid;
+  {
+    StartOptions options;
+    options.new_session = true;
+    auto child = ChildProcess::start({"sleep", "30"}, {}, options);
+    ASSERT_TRUE(child) << child.message();
+    pid = child->detach();
+    EXPECT_FALSE(child->running());
+  }
+  EXPECT_TRUE(processAlive(pid));
+  EXPECT_EQ(::getsid(pid), pid);  // a session of its own
+
+  ASSERT_TRUE(stopProcess(pid, SIGTERM, 5s));
+
+  EXPECT_FALSE(processAlive(pid));
+  EXPECT_TRUE(stopProcess(pid, SIGTERM, 5s));  // already gone: nothing to do
+  ::waitpid(pid, nullptr, 0);                  // our child: reap the zombie
 }
 
 TEST(LabProcess, QuotesCommandsForMessages) {
