@@ -13,7 +13,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   # Boost 1.81 (Asio 1.26, Beast, JSON, URL); conflicts with the default 1.74 -dev packages
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libnghttp2-dev libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
+  libssl-dev libnghttp2-dev libre2-dev libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
   # BPF toolchain
   libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev
   # tests
