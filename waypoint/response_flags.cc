@@ -1,0 +1,54 @@
+#include "waypoint/response_flags.h"
+
+#include <array>
+
+namespace sluice::waypoint {
+namespace {
+
+constexpr std::array kAllFlags = {
+    ResponseFlag::kNoHealthyUpstream,   ResponseFlag::kUpstreamConnectionFailure,
+    ResponseFlag::kUpstreamOverflow,    ResponseFlag::kNoRouteFound,
+    ResponseFlag::kUpstreamRetryLimitExceeded, ResponseFlag::kUpstreamRequestTimeout,
+    ResponseFlag::kUpstreamRemoteReset, ResponseFlag::kDelayInjected,
+    ResponseFlag::kFaultInjected,       ResponseFlag::kRbacDenied,
+};
+
+}  // namespace
+
+std::string_view shortName(ResponseFlag flag) {
+  switch (flag) {
+    case ResponseFlag::kNoHealthyUpstream:
+      return "UH";
+    case ResponseFlag::kUpstreamConnectionFailure:
+      return "UF";
+    case ResponseFlag::kUpstreamOverflow:
+      return "UO";
+    case ResponseFlag::kNoRouteFound:
+      return "NR";
+    case ResponseFlag::kUpstreamRetryLimitExceeded:
+      return "URX";
+    case ResponseFlag::kUpstreamRequestTimeout:
+      return "UT";
+    case ResponseFlag::kUpstreamRemoteReset:
+      return "UR";
+    case ResponseFlag::kDelayInjected:
+      return "DI";
+    case ResponseFlag::kFaultInjected:
+      return "FI";
+    case ResponseFlag::kRbacDenied:
+      return "RBAC";
+  }
+  return "?";
+}
+
+std::string ResponseFlags::toString() const {
+  std::string out;
+  for (ResponseFlag flag : kAllFlags) {
+    if (!has(flag)) continue;
+    if (!out.empty()) out += ',';
+    out += shortName(flag);
+  }
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace sluice::waypoint
