@@ -26,7 +26,7 @@ struct Timeouts {
 enum class DeadlineKind { kNone, kTotal, kPerTry };
 
 struct AttemptDeadline {
-  std::optional<Clock::time_point> at;  // nullopt: the attempt may run forever
+  std::optional<Clock::time_point> at;      // nullopt: the attempt may run forever
   DeadlineKind kind = DeadlineKind::kNone;  // which limit `at` comes from (kTotal on a tie)
 };
 

@@ -53,8 +53,7 @@ bool percentageHit(double percentage, uint64_t random) {
   return random % kMillion < threshold;
 }
 
-FaultDecision decideFault(const FaultPolicy& policy, uint64_t delay_random,
-                          uint64_t abort_random) {
+FaultDecision decideFault(const FaultPolicy& policy, uint64_t delay_random, uint64_t abort_random) {
   FaultDecision out;
   if (const auto& d = policy.delay(); d && percentageHit(d->percentage, delay_random)) {
     out.delay = d->fixed_delay;

@@ -44,9 +44,9 @@ class FaultPolicy {
 };
 
 struct FaultDecision {
-  std::optional<Duration> delay;  // wait this long before going on
+  std::optional<Duration> delay;    // wait this long before going on
   std::optional<AbortFault> abort;  // then answer with this instead of forwarding
-  ResponseFlags flags;            // DI and/or FI
+  ResponseFlags flags;              // DI and/or FI
   // The HTTP status of the abort response: http_status, or 200 for a gRPC abort.
   int abortHttpStatus() const;
 };

@@ -46,11 +46,11 @@ std::optional<uint64_t> hashKey(const HashKeySource& source, const RequestView& 
 uint64_t stableHash(std::string_view data);
 
 struct PickContext {
-  std::span<const uint8_t> ejected{};         // 1 = ejected; shorter than endpoints = not ejected
-  std::span<const uint32_t> active_requests{};// least request: in-flight requests per endpoint
-  std::span<const size_t> tried{};            // endpoints already tried by this request
-  std::optional<uint64_t> hash{};             // ring hash: the request's key
-  uint64_t random1 = 0;                       // uniform random values from the caller
+  std::span<const uint8_t> ejected{};           // 1 = ejected; shorter than endpoints = not ejected
+  std::span<const uint32_t> active_requests{};  // least request: in-flight requests per endpoint
+  std::span<const size_t> tried{};              // endpoints already tried by this request
+  std::optional<uint64_t> hash{};               // ring hash: the request's key
+  uint64_t random1 = 0;                         // uniform random values from the caller
   uint64_t random2 = 0;
 };
 

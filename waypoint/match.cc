@@ -105,8 +105,7 @@ std::optional<std::string_view> RequestView::queryParam(std::string_view name) c
     rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
     size_t eq = pair.find('=');
     std::string_view key = pair.substr(0, eq);
-    if (key == name)
-      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (key == name) return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
   }
   return std::nullopt;
 }
@@ -199,8 +198,8 @@ RouteTable RouteTable::gatewayPrecedence(std::vector<Route> routes) {
   return table;
 }
 
-std::optional<RouteTable::Selection> RouteTable::select(const RequestView& request,
-                                                        std::optional<uint16_t> request_port) const {
+std::optional<RouteTable::Selection> RouteTable::select(
+    const RequestView& request, std::optional<uint16_t> request_port) const {
   for (const auto& entry : order_) {
     const Route& route = routes_[entry.route];
     if (entry.match >= route.matches.size()) return Selection{&route, 0};

@@ -58,7 +58,8 @@ class StringMatcher {
   enum class Kind {
     kExact,
     kPrefix,      // plain string prefix (Istio `prefix`)
-    kPathPrefix,  // Gateway API PathPrefix: whole path segments ("/foo" matches "/foo/x", not "/foobar")
+    kPathPrefix,  // Gateway API PathPrefix: whole path segments ("/foo" matches "/foo/x", not
+                  // "/foobar")
     kRegex,       // RE2 full match
   };
 
@@ -105,9 +106,9 @@ struct RouteMatch {
 };
 
 struct Route {
-  std::string name;                // for logs and metrics
+  std::string name;                 // for logs and metrics
   std::vector<RouteMatch> matches;  // OR; empty means "every request"
-  size_t action = 0;               // the caller's index of what to do (destinations, filters)
+  size_t action = 0;                // the caller's index of what to do (destinations, filters)
 };
 
 // The routes of one host, in the order they are tried. Guarantees: select() returns the first

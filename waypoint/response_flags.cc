@@ -6,11 +6,16 @@ namespace sluice::waypoint {
 namespace {
 
 constexpr std::array kAllFlags = {
-    ResponseFlag::kNoHealthyUpstream,   ResponseFlag::kUpstreamConnectionFailure,
-    ResponseFlag::kUpstreamOverflow,    ResponseFlag::kNoRouteFound,
-    ResponseFlag::kUpstreamRetryLimitExceeded, ResponseFlag::kUpstreamRequestTimeout,
-    ResponseFlag::kUpstreamRemoteReset, ResponseFlag::kDelayInjected,
-    ResponseFlag::kFaultInjected,       ResponseFlag::kRbacDenied,
+    ResponseFlag::kNoHealthyUpstream,
+    ResponseFlag::kUpstreamConnectionFailure,
+    ResponseFlag::kUpstreamOverflow,
+    ResponseFlag::kNoRouteFound,
+    ResponseFlag::kUpstreamRetryLimitExceeded,
+    ResponseFlag::kUpstreamRequestTimeout,
+    ResponseFlag::kUpstreamRemoteReset,
+    ResponseFlag::kDelayInjected,
+    ResponseFlag::kFaultInjected,
+    ResponseFlag::kRbacDenied,
 };
 
 }  // namespace

@@ -42,8 +42,8 @@ std::string_view trim(std::string_view s) {
 
 // Outcomes without a response: which tokens cover each kind.
 uint32_t tokensForNoResponse(AttemptOutcome::Kind kind) {
-  const uint32_t any_no_response = bit(RetryOn::k5xx) | bit(RetryOn::kGatewayError) |
-                                   bit(RetryOn::kReset);
+  const uint32_t any_no_response =
+      bit(RetryOn::k5xx) | bit(RetryOn::kGatewayError) | bit(RetryOn::kReset);
   switch (kind) {
     case AttemptOutcome::Kind::kConnectFailure:
       return any_no_response | bit(RetryOn::kConnectFailure);

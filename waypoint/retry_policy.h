@@ -27,18 +27,18 @@ namespace sluice::waypoint {
 
 // retryOn tokens (Envoy x-envoy-retry-on and x-envoy-retry-grpc-on names).
 enum class RetryOn : uint32_t {
-  k5xx = 1 << 0,                  // any 5xx, or no response at all (reset, connect failure, timeout)
-  kGatewayError = 1 << 1,         // 502, 503, 504, or no response at all
-  kReset = 1 << 2,                // no response: disconnect, reset, connect failure, timeout
-  kConnectFailure = 1 << 3,       // the connection could not be made
-  kRetriable4xx = 1 << 4,         // 409
-  kRefusedStream = 1 << 5,        // HTTP/2 REFUSED_STREAM (the upstream did not process it)
-  kRetriableStatusCodes = 1 << 6, // the status codes listed in the policy
-  kCancelled = 1 << 7,            // grpc-status 1
-  kDeadlineExceeded = 1 << 8,     // grpc-status 4
-  kResourceExhausted = 1 << 9,    // grpc-status 8
-  kInternal = 1 << 10,            // grpc-status 13
-  kUnavailable = 1 << 11,         // grpc-status 14
+  k5xx = 1 << 0,             // any 5xx, or no response at all (reset, connect failure, timeout)
+  kGatewayError = 1 << 1,    // 502, 503, 504, or no response at all
+  kReset = 1 << 2,           // no response: disconnect, reset, connect failure, timeout
+  kConnectFailure = 1 << 3,  // the connection could not be made
+  kRetriable4xx = 1 << 4,    // 409
+  kRefusedStream = 1 << 5,   // HTTP/2 REFUSED_STREAM (the upstream did not process it)
+  kRetriableStatusCodes = 1 << 6,  // the status codes listed in the policy
+  kCancelled = 1 << 7,             // grpc-status 1
+  kDeadlineExceeded = 1 << 8,      // grpc-status 4
+  kResourceExhausted = 1 << 9,     // grpc-status 8
+  kInternal = 1 << 10,             // grpc-status 13
+  kUnavailable = 1 << 11,          // grpc-status 14
 };
 
 struct BackoffPolicy {
@@ -105,13 +105,13 @@ struct AttemptOutcome {
 bool isRetriable(const RetryPolicy& policy, const AttemptOutcome& outcome);
 
 enum class RetryReason {
-  kRetry,               // retry it
-  kDisabled,            // no retry policy (attempts 0)
-  kNotRetriable,        // a success, or a failure retryOn does not cover
-  kAttemptsExhausted,   // retriable, but the retries are used up (flag URX)
-  kNoTimeLeft,          // the route deadline has passed or is about to
-  kBodyNotReplayable,   // the request body was larger than the replay buffer
-  kBudgetExhausted,     // the retry budget (or max retries) says no
+  kRetry,              // retry it
+  kDisabled,           // no retry policy (attempts 0)
+  kNotRetriable,       // a success, or a failure retryOn does not cover
+  kAttemptsExhausted,  // retriable, but the retries are used up (flag URX)
+  kNoTimeLeft,         // the route deadline has passed or is about to
+  kBodyNotReplayable,  // the request body was larger than the replay buffer
+  kBudgetExhausted,    // the retry budget (or max retries) says no
 };
 
 struct RetryDecision {

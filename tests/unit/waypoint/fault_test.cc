@@ -65,7 +65,7 @@ TEST(Fault, DelayAndAbortAreDecidedIndependently) {
 }
 
 TEST(Fault, FractionalPercentageIsHonoured) {
-  EXPECT_TRUE(percentageHit(0.1, 999));    // 0.1% = 1000 per million
+  EXPECT_TRUE(percentageHit(0.1, 999));  // 0.1% = 1000 per million
   EXPECT_FALSE(percentageHit(0.1, 1000));
   EXPECT_TRUE(percentageHit(0.0001, 0));
   EXPECT_FALSE(percentageHit(0.0001, 1));

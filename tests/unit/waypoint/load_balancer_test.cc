@@ -31,8 +31,8 @@ TEST(RoundRobin, SkipsEjectedEndpoints) {
 }
 
 TEST(LoadBalancing, AllEjectedPicksNothingSoTheCallerAnswersUH) {
-  for (auto policy : {LbPolicy::kRoundRobin, LbPolicy::kLeastRequest, LbPolicy::kRandom,
-                      LbPolicy::kRingHash}) {
+  for (auto policy :
+       {LbPolicy::kRoundRobin, LbPolicy::kLeastRequest, LbPolicy::kRandom, LbPolicy::kRingHash}) {
     LoadBalancer lb(policy, endpoints(2));
     std::vector<uint8_t> ejected{1, 1};
     PickContext c{.ejected = ejected, .hash = stableHash("user-1")};
@@ -50,8 +50,8 @@ TEST(LoadBalancing, NoEndpointsPicksNothing) {
 }
 
 TEST(LoadBalancing, RetryAvoidsTheEndpointAlreadyTried) {
-  for (auto policy : {LbPolicy::kRoundRobin, LbPolicy::kLeastRequest, LbPolicy::kRandom,
-                      LbPolicy::kRingHash}) {
+  for (auto policy :
+       {LbPolicy::kRoundRobin, LbPolicy::kLeastRequest, LbPolicy::kRandom, LbPolicy::kRingHash}) {
     LoadBalancer lb(policy, endpoints(3));
     std::mt19937_64 rng(5);
     for (int i = 0; i < 50; ++i) {
@@ -106,7 +106,8 @@ TEST(RingHash, SameKeyAlwaysReachesTheSameEndpoint) {
 TEST(RingHash, KeysSpreadOverAllEndpoints) {
   LoadBalancer lb(LbPolicy::kRingHash, endpoints(4));
   std::map<size_t, int> counts;
-  for (int i = 0; i < 4000; ++i) ++counts[*lb.pick({.hash = stableHash("user-" + std::to_string(i))})];
+  for (int i = 0; i < 4000; ++i)
+    ++counts[*lb.pick({.hash = stableHash("user-" + std::to_string(i))})];
   ASSERT_EQ(counts.size(), 4u);
   for (auto [e, n] : counts) EXPECT_GT(n, 600) << "endpoint " << e << " got " << n;
 }

@@ -180,7 +180,8 @@ TEST(RouteMatchTest, InvertedHeaderMatchAlsoMatchesAMissingHeader) {
 
 TEST(RouteMatchTest, QueryParamExactAndRegex) {
   RouteMatch m;
-  m.query_params.push_back({"version", ValueMatch::Mode::kValue, StringMatcher::exact("v2"), false});
+  m.query_params.push_back(
+      {"version", ValueMatch::Mode::kValue, StringMatcher::exact("v2"), false});
   m.query_params.push_back({"id", ValueMatch::Mode::kValue, regex("[0-9]+"), false});
   EXPECT_TRUE(m.matches(get("/x?version=v2&id=17")));
   EXPECT_FALSE(m.matches(get("/x?version=v2&id=abc")));
@@ -217,8 +218,8 @@ TEST(IstioRouteOrder, FirstMatchingRouteWinsEvenIfALaterOneIsMoreSpecific) {
 
 TEST(IstioRouteOrder, RouteWithSeveralMatchesIsTheirOr) {
   auto table = RouteTable::firstMatch({
-      route("reviews", {pathMatch(StringMatcher::exact("/a")), pathMatch(StringMatcher::exact("/b"))},
-            7),
+      route("reviews",
+            {pathMatch(StringMatcher::exact("/a")), pathMatch(StringMatcher::exact("/b"))}, 7),
   });
   auto s = table.select(get("/b"));
   ASSERT_TRUE(s);
@@ -288,9 +289,9 @@ TEST(GatewayPrecedence, MostHeadersThenMostQueryParamsWin) {
   RouteMatch two_headers_one_query = two_headers;
   two_headers_one_query.query_params.push_back(
       {"q", ValueMatch::Mode::kValue, StringMatcher::exact("x"), false});
-  auto table = RouteTable::gatewayPrecedence({route("one", {one_header}, 0),
-                                              route("two", {two_headers}, 1),
-                                              route("two+q", {two_headers_one_query}, 2)});
+  auto table =
+      RouteTable::gatewayPrecedence({route("one", {one_header}, 0), route("two", {two_headers}, 1),
+                                     route("two+q", {two_headers_one_query}, 2)});
   auto r = get("/?q=x");
   r.headers = {{"a", "1"}, {"b", "2"}};
   EXPECT_EQ(table.select(r)->route->name, "two+q");
@@ -312,8 +313,9 @@ TEST(GatewayPrecedence, EachMatchOfARuleIsRankedOnItsOwn) {
   // Rule "mixed" has a short prefix and an exact match; the exact one outranks "long-prefix".
   auto table = RouteTable::gatewayPrecedence({
       route("long-prefix", {pathMatch(StringMatcher::pathPrefix("/shop/cart"))}, 0),
-      route("mixed", {pathMatch(StringMatcher::pathPrefix("/a")),
-                      pathMatch(StringMatcher::exact("/shop/cart/checkout"))},
+      route("mixed",
+            {pathMatch(StringMatcher::pathPrefix("/a")),
+             pathMatch(StringMatcher::exact("/shop/cart/checkout"))},
             1),
   });
   auto s = table.select(get("/shop/cart/checkout"));

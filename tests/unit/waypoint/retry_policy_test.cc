@@ -124,7 +124,8 @@ TEST(WouldRetry, SuccessIsNeverRetried) {
 
 TEST(WouldRetry, FiveXxCoversEveryServerErrorAndNoResponse) {
   auto p = policy("5xx", 1);
-  for (int s : {500, 501, 502, 503, 504, 599}) EXPECT_TRUE(decide(p, AttemptOutcome::response(s), 1).retry) << s;
+  for (int s : {500, 501, 502, 503, 504, 599})
+    EXPECT_TRUE(decide(p, AttemptOutcome::response(s), 1).retry) << s;
   EXPECT_FALSE(decide(p, AttemptOutcome::response(404), 1).retry);
   EXPECT_TRUE(decide(p, AttemptOutcome::reset(), 1).retry);
   EXPECT_TRUE(decide(p, AttemptOutcome::connectFailure(), 1).retry);
@@ -189,19 +190,19 @@ TEST(WouldRetry, GrpcUnavailableIsNotRetriedWhenOnlyHttpTokensAreSet) {
 
 TEST(WouldRetry, NoRetryWhenTheRouteDeadlineHasPassed) {
   RetryBudget budget;
-  auto d = wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, Duration(0), true,
-                      budget);
+  auto d =
+      wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, Duration(0), true, budget);
   EXPECT_FALSE(d.retry);
   EXPECT_EQ(d.reason, RetryReason::kNoTimeLeft);
-  EXPECT_TRUE(wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, Duration(1), true,
-                         budget)
-                  .retry);
+  EXPECT_TRUE(
+      wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, Duration(1), true, budget)
+          .retry);
 }
 
 TEST(WouldRetry, BodyTooLargeToReplayIsNotRetried) {
   RetryBudget budget;
-  auto d = wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, std::nullopt, false,
-                      budget);
+  auto d =
+      wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, std::nullopt, false, budget);
   EXPECT_FALSE(d.retry);
   EXPECT_EQ(d.reason, RetryReason::kBodyNotReplayable);
 }
@@ -211,8 +212,8 @@ TEST(WouldRetry, SpentBudgetStopsRetries) {
   auto request = budget.trackRequest();
   auto in_flight = budget.tryRetry();
   ASSERT_TRUE(in_flight);
-  auto d = wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, std::nullopt, true,
-                      budget);
+  auto d =
+      wouldRetry(policy("5xx", 3), AttemptOutcome::response(503), 1, std::nullopt, true, budget);
   EXPECT_FALSE(d.retry);
   EXPECT_EQ(d.reason, RetryReason::kBudgetExhausted);
 }
@@ -233,8 +234,8 @@ TEST(Backoff, FirstRetryWaitsLessThanTheBaseInterval) {
 
 TEST(Backoff, RangeGrowsAsTwoToTheNMinusOneTimesBase) {
   BackoffPolicy b;
-  EXPECT_EQ(backoffDelay(b, 2, 74), 74ms);   // [0, 75)
-  EXPECT_EQ(backoffDelay(b, 3, 174), 174ms); // [0, 175)
+  EXPECT_EQ(backoffDelay(b, 2, 74), 74ms);    // [0, 75)
+  EXPECT_EQ(backoffDelay(b, 3, 174), 174ms);  // [0, 175)
 }
 
 TEST(Backoff, NeverExceedsTenTimesBase) {
