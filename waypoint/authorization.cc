@@ -162,15 +162,12 @@ Result<Condition> Condition::create(std::string key, std::vector<std::string> va
     c.header_ = key.substr(kHeaderKey.size(), key.size() - kHeaderKey.size() - 1);
   } else if (key == "source.ip" || key == "remote.ip") {
     c.kind_ = Key::kSourceIp;
-    for (const auto& v : values) {
-      auto b = CidrBlock::parse(v);
-      if (!b) return makeError("when " + key + ": " + b.message());
-      c.blocks_.push_back(*b);
-    }
-    for (const auto& v : not_values) {
-      auto b = CidrBlock::parse(v);
-      if (!b) return makeError("when " + key + ": " + b.message());
-      c.not_blocks_.push_back(*b);
+    for (auto [texts, blocks] : {std::pair{&values, &c.blocks_}, {&not_values, &c.not_blocks_}}) {
+      for (const auto& text : *texts) {
+        auto block = CidrBlock::parse(text);
+        if (!block) return makeError("when " + key + ": " + block.message());
+        blocks->push_back(*block);
+      }
     }
   } else if (key == "source.namespace") {
     c.kind_ = Key::kSourceNamespace;
