@@ -38,6 +38,11 @@ std::optional<double> readPercentage(const Field& field) {
 }
 
 std::optional<uint32_t> readCount(const Field& field, uint32_t max) {
+  if (field.present() && field.node().IsScalar() && !field.isQuoted() &&
+      field.node().Scalar().starts_with('-')) {
+    field.fail("must not be negative, got " + quoted(field.node().Scalar()));
+    return std::nullopt;
+  }
   std::optional<int64_t> value = field.integer(0, max);
   if (!value) return std::nullopt;
   return static_cast<uint32_t>(*value);
