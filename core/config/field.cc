@@ -1,6 +1,8 @@
 #include "core/config/field.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <set>
 
 namespace sluice::config::detail {
@@ -155,6 +157,58 @@ std::map<std::string, std::string> Field::stringMap() const {
     result.emplace(key, value.string());
   });
   return result;
+}
+
+std::vector<std::string> Field::stringList() const {
+  std::vector<std::string> result;
+  forEachItem([&](const Field& item) { result.push_back(item.string()); });
+  return result;
+}
+
+namespace {
+
+// Shows a bound the way a person would write it: 100, not 100.000000.
+std::string formatBound(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 1e15)
+    return std::to_string(static_cast<int64_t>(value));
+  return std::to_string(value);
+}
+
+}  // namespace
+
+std::optional<int64_t> Field::integer(int64_t min, int64_t max) const {
+  if (!present_) return std::nullopt;
+  std::string what = "an integer " + std::to_string(min) + ".." + std::to_string(max);
+  if (!node_.IsScalar() || isQuoted()) {
+    expect(false, what);
+    return std::nullopt;
+  }
+  const std::string& text = node_.Scalar();
+  int64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    fail("must be " + what + ", got " + quoted(text));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<double> Field::number(double min, double max) const {
+  if (!present_) return std::nullopt;
+  std::string what = "a number " + formatBound(min) + ".." + formatBound(max);
+  if (!node_.IsScalar() || isQuoted()) {
+    expect(false, what);
+    return std::nullopt;
+  }
+  const std::string& text = node_.Scalar();
+  double value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
+      value < min || value > max) {
+    fail("must be " + what + ", got " + quoted(text));
+    return std::nullopt;
+  }
+  return value;
 }
 
 void Field::rejectUnknown(std::initializer_list<std::string_view> allowed) const {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::config::detail {
 
@@ -66,6 +67,10 @@ class Field {
   bool boolean(bool fallback) const;                         // true/false, unquoted
   std::optional<uint16_t> port() const;                      // unquoted integer 1..65535
   std::map<std::string, std::string> stringMap() const;      // mapping of scalars
+  std::vector<std::string> stringList() const;               // list of scalars
+  // An unquoted integer (or number) within [min, max]; nullopt when absent or reported.
+  std::optional<int64_t> integer(int64_t min, int64_t max) const;
+  std::optional<double> number(double min, double max) const;
 
   bool isMap() const;
   bool isSequence() const;

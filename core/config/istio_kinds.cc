@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "core/config/kinds.h"
+#include "core/config/traffic_fields.h"
 
 namespace sluice::config::detail {
 namespace {
@@ -26,11 +27,8 @@ Object decodePeerAuthentication(const Field& object, ObjectMeta meta) {
   const Field spec = object["spec"];
   spec.rejectUnknown({"selector", "mtls", "portLevelMtls"});
 
-  const Field selector = spec["selector"];
-  selector.rejectUnknown({"matchLabels"});
-  auto labels = selector["matchLabels"].stringMap();
   // Istio treats an empty selector like none: the policy covers the namespace.
-  if (!labels.empty()) policy.selector = std::move(labels);
+  policy.selector = readSelector(spec["selector"]);
 
   const Field mtls = spec["mtls"];
   mtls.rejectUnknown({"mode"});

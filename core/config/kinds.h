@@ -38,6 +38,11 @@ Object decodeNamespace(const Field& object, ObjectMeta meta);
 Object decodePod(const Field& object, ObjectMeta meta);
 Object decodeService(const Field& object, ObjectMeta meta);
 Object decodePeerAuthentication(const Field& object, ObjectMeta meta);
+Object decodeAuthorizationPolicy(const Field& object, ObjectMeta meta);
+Object decodeVirtualService(const Field& object, ObjectMeta meta);
+Object decodeDestinationRule(const Field& object, ObjectMeta meta);
+Object decodeGateway(const Field& object, ObjectMeta meta);
+Object decodeHttpRoute(const Field& object, ObjectMeta meta);
 
 // Shared field readers.
 std::optional<boost::asio::ip::address> readIp(const Field& field);

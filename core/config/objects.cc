@@ -36,9 +36,19 @@ std::string_view kindOf(const Object& object) {
           return "Pod";
         } else if constexpr (std::is_same_v<T, Service>) {
           return "Service";
-        } else {
-          static_assert(std::is_same_v<T, PeerAuthentication>, "name the new kind here");
+        } else if constexpr (std::is_same_v<T, PeerAuthentication>) {
           return "PeerAuthentication";
+        } else if constexpr (std::is_same_v<T, AuthorizationPolicy>) {
+          return "AuthorizationPolicy";
+        } else if constexpr (std::is_same_v<T, VirtualService>) {
+          return "VirtualService";
+        } else if constexpr (std::is_same_v<T, DestinationRule>) {
+          return "DestinationRule";
+        } else if constexpr (std::is_same_v<T, Gateway>) {
+          return "Gateway";
+        } else {
+          static_assert(std::is_same_v<T, HTTPRoute>, "name the new kind here");
+          return "HTTPRoute";
         }
       },
       object);

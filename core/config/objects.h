@@ -14,23 +14,21 @@
 #include <variant>
 #include <vector>
 
+#include "core/config/object_meta.h"
+#include "core/config/traffic_objects.h"
+
 namespace sluice::config {
 
 // Labels a namespace or pod carries to opt in to (or out of) the ambient data plane.
 inline constexpr std::string_view kDataplaneModeLabel = "sluice.dev/dataplane-mode";
 inline constexpr std::string_view kDataplaneModeAmbient = "ambient";
 inline constexpr std::string_view kDataplaneModeNone = "none";
+// Label on a service or namespace naming the waypoint (a Gateway of class sluice-waypoint in
+// the same namespace) its traffic goes through.
+inline constexpr std::string_view kUseWaypointLabel = "sluice.dev/use-waypoint";
 
 // Where mesh-wide policy lives unless configured otherwise (Istio's default root namespace).
 inline constexpr std::string_view kDefaultRootNamespace = "istio-system";
-
-struct ObjectMeta {
-  std::string name;
-  std::string ns;  // empty for cluster-scoped kinds
-  std::map<std::string, std::string> labels;
-  std::map<std::string, std::string> annotations;
-  std::string uid;
-};
 
 struct Namespace {
   ObjectMeta meta;
@@ -96,7 +94,8 @@ struct PeerAuthentication {
 };
 
 // One decoded object of any kind Sluice reads. Adding a kind adds an alternative here.
-using Object = std::variant<Namespace, Pod, Service, PeerAuthentication>;
+using Object = std::variant<Namespace, Pod, Service, PeerAuthentication, VirtualService,
+                            DestinationRule, AuthorizationPolicy, Gateway, HTTPRoute>;
 
 // The Kubernetes kind name of a decoded object ("Pod", ...).
 std::string_view kindOf(const Object& object);

@@ -52,6 +52,18 @@ bool hasLabel(const ObjectMeta& meta, std::string_view key, std::string_view val
   return it != meta.labels.end() && it->second == value;
 }
 
+// The objects of one namespace in a vector sorted by (namespace, name).
+template <class T>
+std::span<const T> inNamespace(const std::vector<T>& objects, std::string_view ns) {
+  auto first = std::lower_bound(
+      objects.begin(), objects.end(), ns,
+      [](const T& object, std::string_view key) { return std::string_view(object.meta.ns) < key; });
+  auto last = std::upper_bound(first, objects.end(), ns, [](std::string_view key, const T& object) {
+    return key < std::string_view(object.meta.ns);
+  });
+  return std::span<const T>(first, last);
+}
+
 std::atomic<uint64_t> next_version{1};
 
 }  // namespace
@@ -66,16 +78,40 @@ void ObjectSet::add(Object object) {
           pods.push_back(std::move(value));
         } else if constexpr (std::is_same_v<T, Service>) {
           services.push_back(std::move(value));
-        } else {
-          static_assert(std::is_same_v<T, PeerAuthentication>, "store the new kind here");
+        } else if constexpr (std::is_same_v<T, PeerAuthentication>) {
           peer_authentications.push_back(std::move(value));
+        } else if constexpr (std::is_same_v<T, AuthorizationPolicy>) {
+          authorization_policies.push_back(std::move(value));
+        } else if constexpr (std::is_same_v<T, VirtualService>) {
+          virtual_services.push_back(std::move(value));
+        } else if constexpr (std::is_same_v<T, DestinationRule>) {
+          destination_rules.push_back(std::move(value));
+        } else if constexpr (std::is_same_v<T, Gateway>) {
+          gateways.push_back(std::move(value));
+        } else {
+          static_assert(std::is_same_v<T, HTTPRoute>, "store the new kind here");
+          http_routes.push_back(std::move(value));
         }
       },
       std::move(object));
 }
 
 size_t ObjectSet::size() const {
-  return namespaces.size() + pods.size() + services.size() + peer_authentications.size();
+  return namespaces.size() + pods.size() + services.size() + peer_authentications.size() +
+         authorization_policies.size() + virtual_services.size() + destination_rules.size() +
+         gateways.size() + http_routes.size();
+}
+
+std::string qualifyHost(std::string_view host, std::string_view ns,
+                        std::string_view cluster_domain) {
+  if (host.empty() || host == "*" || host.find('.') != std::string_view::npos)
+    return std::string(host);
+  std::string out(host);
+  out += '.';
+  out += ns;
+  out += ".svc.";
+  out += cluster_domain;
+  return out;
 }
 
 std::shared_ptr<const Snapshot> Snapshot::build(ObjectSet objects, SnapshotOptions options) {
@@ -83,6 +119,11 @@ std::shared_ptr<const Snapshot> Snapshot::build(ObjectSet objects, SnapshotOptio
   sortByName(objects.pods);
   sortByName(objects.services);
   sortByName(objects.peer_authentications);
+  sortByName(objects.authorization_policies);
+  sortByName(objects.virtual_services);
+  sortByName(objects.destination_rules);
+  sortByName(objects.gateways);
+  sortByName(objects.http_routes);
   return std::make_shared<const Snapshot>(BuildTag{}, std::move(objects), std::move(options),
                                           next_version.fetch_add(1));
 }
@@ -112,6 +153,19 @@ void Snapshot::index() {
       scope.workload.push_back(&policy);
     } else if (scope.namespace_wide == nullptr) {
       scope.namespace_wide = &policy;
+    }
+  }
+  for (const DestinationRule& rule : objects_.destination_rules) {
+    if (rule.host.starts_with('*')) continue;  // wildcards are searched at lookup
+    destination_rules_by_host_[rule.meta.ns].emplace(
+        qualifyHost(rule.host, rule.meta.ns, options_.cluster_domain), &rule);
+  }
+  for (const HTTPRoute& route : objects_.http_routes) {
+    for (const ObjectReference& parent : route.parent_refs) {
+      if (parent.group != kGatewayApiGroup || parent.kind != "Gateway") continue;
+      auto& routes = routes_by_gateway_[parent.ns.empty() ? route.meta.ns : parent.ns][parent.name];
+      // Two parentRefs to one Gateway (two of its listeners) still list the route once.
+      if (routes.empty() || routes.back() != &route) routes.push_back(&route);
     }
   }
 }
@@ -192,6 +246,64 @@ MtlsMode Snapshot::effectiveMtls(const Pod& pod, uint16_t port) const {
     if (mesh_policy != nullptr && mesh_policy->mode != MtlsMode::kUnset) return mesh_policy->mode;
   }
   return MtlsMode::kPermissive;
+}
+
+}  // namespace sluice::config
+
+namespace sluice::config {
+
+std::span<const VirtualService> Snapshot::virtualServices(std::string_view ns) const {
+  return inNamespace(objects_.virtual_services, ns);
+}
+
+std::span<const DestinationRule> Snapshot::destinationRules(std::string_view ns) const {
+  return inNamespace(objects_.destination_rules, ns);
+}
+
+std::span<const AuthorizationPolicy> Snapshot::authorizationPolicies(std::string_view ns) const {
+  return inNamespace(objects_.authorization_policies, ns);
+}
+
+std::span<const HTTPRoute> Snapshot::httpRoutes(std::string_view ns) const {
+  return inNamespace(objects_.http_routes, ns);
+}
+
+const Gateway* Snapshot::gateway(std::string_view ns, std::string_view name) const {
+  return findByName(objects_.gateways, ns, name);
+}
+
+const Gateway* Snapshot::waypoint(std::string_view ns, std::string_view name) const {
+  const Gateway* found = gateway(ns, name);
+  return found != nullptr && found->gateway_class_name == kWaypointGatewayClass ? found : nullptr;
+}
+
+const DestinationRule* Snapshot::destinationRule(std::string_view ns, std::string_view host) const {
+  std::string qualified = qualifyHost(host, ns, options_.cluster_domain);
+  if (auto rules = destination_rules_by_host_.find(ns); rules != destination_rules_by_host_.end()) {
+    if (auto exact = rules->second.find(qualified); exact != rules->second.end())
+      return exact->second;
+  }
+  const DestinationRule* best = nullptr;
+  size_t best_length = 0;
+  for (const DestinationRule& rule : destinationRules(ns)) {
+    if (!rule.host.starts_with('*')) continue;
+    std::string_view suffix = std::string_view(rule.host).substr(1);  // ".shop.svc..." or ""
+    if (!std::string_view(qualified).ends_with(suffix)) continue;
+    if (best == nullptr || suffix.size() > best_length) {
+      best = &rule;
+      best_length = suffix.size();
+    }
+  }
+  return best;
+}
+
+std::vector<const HTTPRoute*> Snapshot::httpRoutesForGateway(std::string_view ns,
+                                                             std::string_view name) const {
+  if (auto gateways = routes_by_gateway_.find(ns); gateways != routes_by_gateway_.end()) {
+    if (auto routes = gateways->second.find(name); routes != gateways->second.end())
+      return routes->second;
+  }
+  return {};
 }
 
 }  // namespace sluice::config

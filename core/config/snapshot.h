@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -26,6 +27,11 @@ struct ObjectSet {
   std::vector<Pod> pods;
   std::vector<Service> services;
   std::vector<PeerAuthentication> peer_authentications;
+  std::vector<AuthorizationPolicy> authorization_policies;
+  std::vector<VirtualService> virtual_services;
+  std::vector<DestinationRule> destination_rules;
+  std::vector<Gateway> gateways;
+  std::vector<HTTPRoute> http_routes;
 
   void add(Object object);
   size_t size() const;
@@ -34,7 +40,15 @@ struct ObjectSet {
 struct SnapshotOptions {
   // A PeerAuthentication without selector in this namespace applies to the whole mesh.
   std::string root_namespace{kDefaultRootNamespace};
+  // Completes short service names ("reviews" in namespace "shop" is
+  // reviews.shop.svc.<cluster_domain>), as Istio does for hosts.
+  std::string cluster_domain = "cluster.local";
 };
+
+// `host` as a fully qualified name: one without a dot (and not "*") is a service name in
+// namespace `ns`; anything else is returned unchanged.
+std::string qualifyHost(std::string_view host, std::string_view ns,
+                        std::string_view cluster_domain);
 
 class Snapshot {
  public:
@@ -70,6 +84,28 @@ class Snapshot {
   // name is used (documents carry no reliable creation time).
   MtlsMode effectiveMtls(const Pod& pod, uint16_t port) const;
 
+  // The L7 kinds of a namespace, sorted by name (empty when there are none).
+  std::span<const VirtualService> virtualServices(std::string_view ns) const;
+  std::span<const DestinationRule> destinationRules(std::string_view ns) const;
+  std::span<const AuthorizationPolicy> authorizationPolicies(std::string_view ns) const;
+  std::span<const HTTPRoute> httpRoutes(std::string_view ns) const;
+  const Gateway* gateway(std::string_view ns, std::string_view name) const;
+  // The Gateway `name` in `ns` when its class is sluice-waypoint, else null.
+  const Gateway* waypoint(std::string_view ns, std::string_view name) const;
+
+  // The DestinationRule of namespace `ns` for `host` (short names are qualified relative to
+  // `ns`): one naming the host exactly, else the wildcard ("*.shop.svc.cluster.local", "*")
+  // with the longest suffix that covers it. Among rules for the same host the first by name
+  // wins (Istio merges their subsets; Sluice does not yet). Which namespaces to ask, in which
+  // order (client, service, root), is the caller's policy.
+  const DestinationRule* destinationRule(std::string_view ns, std::string_view host) const;
+
+  // HTTPRoutes with a parentRef naming Gateway `name` in `ns` (a parentRef without namespace
+  // names its route's), sorted by (namespace, name). Whether the Gateway's listeners admit
+  // them (allowedRoutes) is the waypoint's check.
+  std::vector<const HTTPRoute*> httpRoutesForGateway(std::string_view ns,
+                                                     std::string_view name) const;
+
   // All objects, sorted by (namespace, name).
   const std::vector<Namespace>& namespaces() const { return objects_.namespaces; }
   const std::vector<Pod>& pods() const { return objects_.pods; }
@@ -77,6 +113,15 @@ class Snapshot {
   const std::vector<PeerAuthentication>& peerAuthentications() const {
     return objects_.peer_authentications;
   }
+  const std::vector<AuthorizationPolicy>& authorizationPolicies() const {
+    return objects_.authorization_policies;
+  }
+  const std::vector<VirtualService>& virtualServices() const { return objects_.virtual_services; }
+  const std::vector<DestinationRule>& destinationRules() const {
+    return objects_.destination_rules;
+  }
+  const std::vector<Gateway>& gateways() const { return objects_.gateways; }
+  const std::vector<HTTPRoute>& httpRoutes() const { return objects_.http_routes; }
   const SnapshotOptions& options() const { return options_; }
 
   // Only build() can make one (the tag is private); public for std::make_shared.
@@ -108,6 +153,11 @@ class Snapshot {
   std::map<std::string, std::vector<const Pod*>, std::less<>> pods_by_node_;
   std::vector<std::vector<const Pod*>> endpoints_;  // parallel to objects_.services
   std::map<std::string, PolicyScope, std::less<>> policies_by_ns_;
+  template <class T>
+  using ByNamespace = std::map<std::string, std::map<std::string, T, std::less<>>, std::less<>>;
+  // namespace -> qualified host of non-wildcard rules; the first by name per host.
+  ByNamespace<const DestinationRule*> destination_rules_by_host_;
+  ByNamespace<std::vector<const HTTPRoute*>> routes_by_gateway_;  // namespace -> Gateway name
 };
 
 }  // namespace sluice::config

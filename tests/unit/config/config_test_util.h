@@ -1,6 +1,7 @@
 // Helpers shared by the config tests: a unique temporary directory and report lookups.
 #pragma once
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -64,6 +65,20 @@ inline DocumentReport onlyReport(const LoadResult& result) {
     return {};
   }
   return result.documents.front();
+}
+
+// Given a load of one bad object: it is rejected at `line` for `field`, and nothing is built.
+inline void expectRejected(const LoadResult& result, int line, std::string_view field,
+                           std::string_view reason_part) {
+  EXPECT_EQ(result.snapshot, nullptr);
+  DocumentReport report = onlyReport(result);
+  EXPECT_EQ(report.status, DocumentReport::Status::kRejected) << formatReport(report);
+  EXPECT_EQ(report.line, line) << formatReport(report);
+  EXPECT_EQ(report.field, field) << formatReport(report);
+  EXPECT_THAT(report.reason, ::testing::HasSubstr(reason_part)) << formatReport(report);
+  if (!field.empty()) {
+    EXPECT_EQ(report.reason.rfind(std::string(field) + ": ", 0), 0u);
+  }
 }
 
 }  // namespace sluice::config::testing

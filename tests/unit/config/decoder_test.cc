@@ -12,6 +12,7 @@ namespace sluice::config {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::expectRejected;
 using ::testing::HasSubstr;
 using testing::load;
 using testing::onlyReport;
@@ -19,20 +20,6 @@ using ::testing::Pair;
 using Status = DocumentReport::Status;
 
 boost::asio::ip::address ip(const char* text) { return boost::asio::ip::make_address(text); }
-
-// Given a load of one bad object: it is rejected at `line` for `field`, and nothing is built.
-void expectRejected(const LoadResult& result, int line, std::string_view field,
-                    std::string_view reason_part) {
-  EXPECT_EQ(result.snapshot, nullptr);
-  DocumentReport report = onlyReport(result);
-  EXPECT_EQ(report.status, Status::kRejected) << formatReport(report);
-  EXPECT_EQ(report.line, line) << formatReport(report);
-  EXPECT_EQ(report.field, field) << formatReport(report);
-  EXPECT_THAT(report.reason, HasSubstr(reason_part)) << formatReport(report);
-  if (!field.empty()) {
-    EXPECT_EQ(report.reason.rfind(std::string(field) + ": ", 0), 0u);
-  }
-}
 
 // ---- Namespace -------------------------------------------------------------------------
 
