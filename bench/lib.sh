@@ -112,6 +112,27 @@ bench_render() {
   if grep -q '@[A-Z_]*@' "$out"; then bench_die "unfilled placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"; fi
 }
 
+# bench_make_certs DIR NAMESPACE NAME...: a throw-away ECDSA P-256 root (DIR/ca.pem) and, per
+# NAME, a leaf it signs with the SPIFFE URI spiffe://cluster.local/ns/NAMESPACE/sa/NAME, usable
+# as server and as client certificate: DIR/NAME.pem holds certificate and key, as HAProxy reads
+# them. The same kind of certificate a ztunnel gets from its CA (see README.md, "tunnel.sh").
+bench_make_certs() {
+  local dir=$1 ns=$2 name p256=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc)
+  shift 2
+  mkdir -p "$dir" || return 1
+  openssl req -x509 "${p256[@]}" -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 \
+    -subj "/O=sluice-bench/CN=bench root" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
+  for name in "$@"; do
+    openssl req -x509 -CA "$dir/ca.pem" -CAkey "$dir/ca.key" "${p256[@]}" -keyout "$dir/$name.key" \
+      -out "$dir/$name.crt" -days 1 -subj "/O=sluice-bench" \
+      -addext "subjectAltName=critical,URI:spiffe://cluster.local/ns/$ns/sa/$name" \
+      -addext "keyUsage=critical,digitalSignature" -addext "extendedKeyUsage=serverAuth,clientAuth" \
+      -addext "basicConstraints=critical,CA:FALSE" 2>/dev/null || return 1
+    cat "$dir/$name.crt" "$dir/$name.key" >"$dir/$name.pem"
+  done
+}
+
 # Load generators. Each takes an optional PREFIX command (e.g. `taskset -c 0`, or
 # `sluicectl lab exec POD --`) that the bounded client runs under; each prints its figures on
 # stdout, or warns and fails.
