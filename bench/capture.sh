@@ -383,7 +383,7 @@ measure_system() {
   local run=$1 sys=$2 ip values a b
   ip=$(entry_ip "$sys")
   warm_up "$sys" || bench_die "$sys: requests from the client pod fail"
-  bench_log "run $run/$RUNS: $sys: latency (sockperf), throughput (iperf3), HTTP/1.1 (wrk -c$WRK_CONNS)"
+  bench_log "run $run/$RUNS: $sys: latency (sockperf), throughput (iperf3), HTTP/1.1 (wrk -c$WRK_CONNS); load $(cut -d' ' -f1 /proc/loadavg)"
 
   accel_mark
   if values=$(bench_sockperf_rr "$ip" "$P_SOCKPERF" "$DURATION" lab_exec "$CLIENT_POD" --); then
@@ -461,6 +461,10 @@ print_table() {
   printf '\nbench/capture.sh: %s run(s), %s s per test, ztunnel --workers 1, HAProxy nbthread 1, %s CPUs (%s)\n' \
     "$RUNS" "$DURATION" "$NCPU" "$ONLINE_CPUS"
   printf 'load average before: %s   after: %s\n' "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  if awk -v a="$LOAD_BEFORE" -v b="$(cut -d' ' -f1 /proc/loadavg)" -v n="$NCPU" 'BEGIN { exit !(a + 0 > n || b + 0 > n) }'; then
+    printf 'the load average exceeded the %s CPUs: other work competed for them, and the latencies\n' "$NCPU"
+    printf '(p99 above all) include waiting for a CPU; compare with runs made under similar load\n'
+  fi
   printf 'medians; ratios are to direct; "better" says which way is good\n\n'
   {
     printf 'metric\tdirect\tsluice\tsluice-accel\thaproxy\tsluice/direct\taccel/direct\thaproxy/direct\tbetter\n'
