@@ -1,4 +1,4 @@
-#include "waypoint/authorization.h"
+#include "waypoint/policy/authorization.h"
 
 #include <arpa/inet.h>
 

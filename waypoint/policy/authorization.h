@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "core/result.h"
-#include "waypoint/match.h"
-#include "waypoint/response_flags.h"
+#include "waypoint/policy/match.h"
+#include "waypoint/policy/response_flags.h"
 
 namespace sluice::waypoint {
 

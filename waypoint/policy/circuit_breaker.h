@@ -11,8 +11,8 @@
 #include <limits>
 #include <optional>
 
-#include "waypoint/admission.h"
-#include "waypoint/response_flags.h"
+#include "waypoint/policy/admission.h"
+#include "waypoint/policy/response_flags.h"
 
 namespace sluice::waypoint {
 
@@ -36,6 +36,9 @@ class CircuitBreaker {
   std::optional<Ticket> tryRequest() { return admit(requests_, limits_.max_requests); }
   // A retry in flight.
   std::optional<Ticket> tryRetry() { return admit(retries_, limits_.max_retries); }
+
+  // New limits apply to admissions from now on; tickets already out keep their slots.
+  void setLimits(CircuitBreakerLimits limits) { limits_ = limits; }
 
   uint32_t pending() const { return pending_; }
   uint32_t requests() const { return requests_; }

@@ -1,4 +1,4 @@
-#include "waypoint/deadline.h"
+#include "waypoint/policy/deadline.h"
 
 namespace sluice::waypoint {
 

@@ -1,4 +1,4 @@
-#include "waypoint/fault.h"
+#include "waypoint/policy/fault.h"
 
 #include <cmath>
 #include <string>

@@ -14,8 +14,8 @@
 #include <optional>
 
 #include "core/result.h"
-#include "waypoint/deadline.h"
-#include "waypoint/response_flags.h"
+#include "waypoint/policy/deadline.h"
+#include "waypoint/policy/response_flags.h"
 
 namespace sluice::waypoint {
 

@@ -1,4 +1,4 @@
-#include "waypoint/load_balancer.h"
+#include "waypoint/policy/load_balancer.h"
 
 #include <algorithm>
 

@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "waypoint/match.h"
+#include "waypoint/policy/match.h"
 
 namespace sluice::waypoint {
 

@@ -1,4 +1,4 @@
-#include "waypoint/match.h"
+#include "waypoint/policy/match.h"
 
 #include <re2/re2.h>
 

@@ -1,4 +1,4 @@
-#include "waypoint/outlier_detector.h"
+#include "waypoint/policy/outlier_detector.h"
 
 #include <algorithm>
 

@@ -19,7 +19,7 @@
 #include <optional>
 #include <vector>
 
-#include "waypoint/deadline.h"
+#include "waypoint/policy/deadline.h"
 
 namespace sluice::waypoint {
 

@@ -1,4 +1,4 @@
-#include "waypoint/response_flags.h"
+#include "waypoint/policy/response_flags.h"
 
 #include <array>
 

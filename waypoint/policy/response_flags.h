@@ -36,6 +36,10 @@ class ResponseFlags {
     bits_ |= static_cast<uint16_t>(flag);
     return *this;
   }
+  ResponseFlags& add(ResponseFlags other) {
+    bits_ |= other.bits_;
+    return *this;
+  }
   bool has(ResponseFlag flag) const { return bits_ & static_cast<uint16_t>(flag); }
   bool empty() const { return bits_ == 0; }
   // "UT", "DI,UT", or "-" for none.

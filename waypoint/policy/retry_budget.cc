@@ -1,4 +1,4 @@
-#include "waypoint/retry_budget.h"
+#include "waypoint/policy/retry_budget.h"
 
 #include <algorithm>
 #include <cmath>

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "waypoint/admission.h"
+#include "waypoint/policy/admission.h"
 
 namespace sluice::waypoint {
 

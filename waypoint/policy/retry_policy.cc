@@ -1,4 +1,4 @@
-#include "waypoint/retry_policy.h"
+#include "waypoint/policy/retry_policy.h"
 
 #include <algorithm>
 #include <array>

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "core/result.h"
-#include "waypoint/deadline.h"
-#include "waypoint/response_flags.h"
-#include "waypoint/retry_budget.h"
+#include "waypoint/policy/deadline.h"
+#include "waypoint/policy/response_flags.h"
+#include "waypoint/policy/retry_budget.h"
 
 namespace sluice::waypoint {
 

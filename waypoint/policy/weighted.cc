@@ -1,4 +1,4 @@
-#include "waypoint/weighted.h"
+#include "waypoint/policy/weighted.h"
 
 #include <algorithm>
 

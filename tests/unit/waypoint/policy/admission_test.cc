@@ -3,8 +3,8 @@
 
 #include <vector>
 
-#include "waypoint/circuit_breaker.h"
-#include "waypoint/retry_budget.h"
+#include "waypoint/policy/circuit_breaker.h"
+#include "waypoint/policy/retry_budget.h"
 
 namespace sluice::waypoint {
 namespace {

@@ -1,5 +1,5 @@
 // L7 AuthorizationPolicy: evaluation order, rule structure, Istio string and IP matching.
-#include "waypoint/authorization.h"
+#include "waypoint/policy/authorization.h"
 
 #include <gtest/gtest.h>
 

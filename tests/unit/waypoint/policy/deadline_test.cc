@@ -1,9 +1,9 @@
 // Deadline arithmetic and response flags. Time points are built from a fixed origin.
-#include "waypoint/deadline.h"
+#include "waypoint/policy/deadline.h"
 
 #include <gtest/gtest.h>
 
-#include "waypoint/response_flags.h"
+#include "waypoint/policy/response_flags.h"
 
 namespace sluice::waypoint {
 namespace {

@@ -1,5 +1,5 @@
 // Fault injection decisions from injected random values.
-#include "waypoint/fault.h"
+#include "waypoint/policy/fault.h"
 
 #include <gtest/gtest.h>
 

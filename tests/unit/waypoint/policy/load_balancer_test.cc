@@ -1,5 +1,5 @@
 // Load balancing: round robin, least request, random, ring hash; ejection and retry exclusion.
-#include "waypoint/load_balancer.h"
+#include "waypoint/policy/load_balancer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Route matching: string matchers, headers, query parameters, Istio order, Gateway precedence.
-#include "waypoint/match.h"
+#include "waypoint/policy/match.h"
 
 #include <gtest/gtest.h>
 

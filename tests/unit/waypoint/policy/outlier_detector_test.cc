@@ -1,5 +1,5 @@
 // Outlier detection: consecutive errors, ejection time, max ejection percent. Time is passed in.
-#include "waypoint/outlier_detector.h"
+#include "waypoint/policy/outlier_detector.h"
 
 #include <gtest/gtest.h>
 

@@ -6,10 +6,10 @@
 #include <functional>
 #include <random>
 
-#include "waypoint/deadline.h"
-#include "waypoint/load_balancer.h"
-#include "waypoint/outlier_detector.h"
-#include "waypoint/retry_policy.h"
+#include "waypoint/policy/deadline.h"
+#include "waypoint/policy/load_balancer.h"
+#include "waypoint/policy/outlier_detector.h"
+#include "waypoint/policy/retry_policy.h"
 
 namespace sluice::waypoint {
 namespace {

@@ -1,5 +1,5 @@
 // The pure "would retry?" decision, retryOn parsing, Istio defaults and backoff.
-#include "waypoint/retry_policy.h"
+#include "waypoint/policy/retry_policy.h"
 
 #include <gtest/gtest.h>
 

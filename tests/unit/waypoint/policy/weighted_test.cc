@@ -1,5 +1,5 @@
 // Weighted destination choice, deterministic and statistical.
-#include "waypoint/weighted.h"
+#include "waypoint/policy/weighted.h"
 
 #include <gtest/gtest.h>
 
