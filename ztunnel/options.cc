@@ -41,13 +41,7 @@ Carries the TCP connections of the meshed pods on NODE over mutual-TLS HBONE tun
 }
 
 Result<ip::tcp::endpoint> parseEndpoint(std::string_view text) {
-  // A listener may ask for port 0 (the kernel picks; the bound port is logged).
-  if (text.size() > 2 && text.substr(text.size() - 2) == ":0") {
-    auto with_port = hbone::parseAuthority(std::string(text.substr(0, text.size() - 2)) + ":1");
-    if (!with_port) return with_port.error();
-    return ip::tcp::endpoint(with_port->address(), 0);
-  }
-  return hbone::parseAuthority(text);
+  return hbone::parseListenAddress(text);
 }
 
 namespace {

@@ -20,7 +20,8 @@ Result<ip::tcp::endpoint> parseAuthority(std::string_view authority) {
     port = authority.substr(close + 2);
   } else {
     const auto colon = authority.rfind(':');
-    if (colon == std::string_view::npos) return makeError("authority has no port (expected ip:port)");
+    if (colon == std::string_view::npos)
+      return makeError("authority has no port (expected ip:port)");
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
     if (host.find(':') != std::string_view::npos)
@@ -43,6 +44,15 @@ std::string formatAuthority(const ip::tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
   std::string out = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
   return out + ":" + std::to_string(endpoint.port());
+}
+
+Result<boost::asio::ip::tcp::endpoint> parseListenAddress(std::string_view text) {
+  if (text.size() > 2 && text.substr(text.size() - 2) == ":0") {
+    auto with_port = parseAuthority(std::string(text.substr(0, text.size() - 2)) + ":1");
+    if (!with_port) return with_port.error();
+    return boost::asio::ip::tcp::endpoint(with_port->address(), 0);
+  }
+  return parseAuthority(text);
 }
 
 }  // namespace sluice::hbone

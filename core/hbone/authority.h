@@ -15,4 +15,8 @@ Result<boost::asio::ip::tcp::endpoint> parseAuthority(std::string_view authority
 
 std::string formatAuthority(const boost::asio::ip::tcp::endpoint& endpoint);
 
+// A listen address "IP:PORT" ("[v6]:PORT"); unlike an authority, port 0 is allowed (the
+// kernel picks one, and the daemon logs what it bound).
+Result<boost::asio::ip::tcp::endpoint> parseListenAddress(std::string_view text);
+
 }  // namespace sluice::hbone

@@ -122,6 +122,32 @@ std::string formatFields(const ConnectionRecord& r) {
   return out;
 }
 
+std::string formatFields(const RequestRecord& r) {
+  std::string out;
+  out.reserve(384 + r.path.size() + r.error.size());
+  out += R"("message":"request complete")";
+  appendField(out, "src", r.src);
+  appendField(out, "src_identity", r.src_identity);
+  appendField(out, "authority", r.authority);
+  appendField(out, "method", r.method);
+  appendField(out, "path", r.path);
+  appendField(out, "protocol", r.protocol);
+  appendField(out, "route", r.route);
+  appendField(out, "upstream", r.upstream);
+  appendField(out, "upstream_cluster", r.upstream_cluster);
+  appendField(out, "response_code", static_cast<uint64_t>(r.response_code));
+  appendField(out, "response_flags", r.response_flags);
+  appendField(out, "error", r.error);
+  appendField(out, "attempts", static_cast<uint64_t>(r.attempts));
+  appendField(out, "bytes_received", r.bytes_received);
+  appendField(out, "bytes_sent", r.bytes_sent);
+  appendField(out, "request_id", r.request_id);
+  appendField(out, "traceparent", r.traceparent);
+  appendField(out, "duration_us",
+              static_cast<uint64_t>(r.duration.count() < 0 ? 0 : r.duration.count()));
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<AccessLog>> AccessLog::create(std::string_view path) {
@@ -164,6 +190,12 @@ AccessLog::~AccessLog() {
 void AccessLog::log(const ConnectionRecord& record) {
   if (!logger_) return;
   const auto level = record.error.empty() ? spdlog::level::info : spdlog::level::err;
+  logger_->log(level, spdlog::string_view_t(formatFields(record)));
+}
+
+void AccessLog::log(const RequestRecord& record) {
+  if (!logger_) return;
+  const auto level = record.response_code >= 500 ? spdlog::level::err : spdlog::level::info;
   logger_->log(level, spdlog::string_view_t(formatFields(record)));
 }
 

@@ -34,6 +34,25 @@ struct ConnectionRecord {
   std::chrono::microseconds duration{};
 };
 
+// One HTTP request through a waypoint.
+struct RequestRecord {
+  std::string src;  // the client, "ip:port" (from the tunnel's forwarded header when known)
+  std::string src_identity;
+  std::string authority;  // the service VIP:port the client asked for
+  std::string method, path, protocol;
+  std::string route;     // the route that matched ("" for none)
+  std::string upstream;  // the endpoint that answered, "ip:port"
+  std::string upstream_cluster;
+  int response_code = 0;
+  std::string response_flags;  // "-" when none
+  std::string error;           // why the waypoint answered itself, empty otherwise
+  uint32_t attempts = 0;
+  uint64_t bytes_received = 0;  // request body
+  uint64_t bytes_sent = 0;      // response body
+  std::string request_id, traceparent;
+  std::chrono::microseconds duration{};
+};
+
 // Writes each record as one line:
 //   {"timestamp":"2024-05-01T12:00:00.123456Z","level":"info","message":"connection complete",
 //    "src":...,"dst":...,"src_identity":...,"dst_identity":...,"src_workload":...,
@@ -56,6 +75,12 @@ class AccessLog {
 
   bool enabled() const { return logger_ != nullptr; }
   void log(const ConnectionRecord& record);
+  // {"timestamp":...,"level":...,"message":"request complete","src":...,"src_identity":...,
+  //  "authority":...,"method":...,"path":...,"protocol":...,"route":...,"upstream":...,
+  //  "upstream_cluster":...,"response_code":N,"response_flags":...,"error":...,"attempts":N,
+  //  "bytes_received":N,"bytes_sent":N,"request_id":...,"traceparent":...,"duration_us":N};
+  // level "error" for 5xx answers.
+  void log(const RequestRecord& record);
 
   // Only for create(); holds the spdlog objects.
   AccessLog(std::shared_ptr<spdlog::details::thread_pool> pool,

@@ -1,0 +1,42 @@
+// sluice-waypoint: the L7 proxy (see waypoint.h).
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+
+#include "waypoint/waypoint.h"
+
+int main(int argc, char** argv) {
+  bool help = false;
+  auto options = sluice::waypoint::parseWaypointOptions(argc, argv, help);
+  if (!options) {
+    std::fprintf(help ? stdout : stderr, "%s\n", options.message().c_str());
+    return help ? 0 : 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(options->log_level));
+  // Signals are taken synchronously by this thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto waypoint = sluice::waypoint::Waypoint::create(std::move(*options));
+  if (!waypoint) {
+    spdlog::error("sluice-waypoint cannot start: {}", waypoint.message());
+    return 1;
+  }
+  (*waypoint)->start();
+  const auto hbone = (*waypoint)->hboneEndpoint();
+  std::string plain;
+  for (const auto& endpoint : (*waypoint)->plainEndpoints())
+    plain += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  spdlog::info("sluice-waypoint ready; hbone {}:{}; plain http:{}", hbone.address().to_string(),
+               hbone.port(), plain.empty() ? " none" : plain);
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("signal {}: stopping", received);
+  (*waypoint)->stop();
+  return 0;
+}

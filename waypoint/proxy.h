@@ -1,0 +1,102 @@
+// The waypoint's HTTP proxy on one worker: requests arrive in HBONE tunnels addressed to a
+// service VIP:port, are authorized, routed, optionally faulted, and forwarded to an endpoint
+// over HBONE with retries and timeouts; the response streams back. Everything here runs on
+// one executor (a connection never leaves its worker), so the per-cluster state (load
+// balancer position, outlier ejections, circuit breaker counts) needs no locks.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/hbone/connection.h"
+#include "core/hbone/pool.h"
+#include "core/hbone/sockets.h"
+#include "core/identity/spiffe_id.h"
+#include "core/telemetry/access_log.h"
+#include "core/telemetry/request_metrics.h"
+#include "waypoint/http1.h"
+#include "waypoint/policy/retry_budget.h"
+#include "waypoint/service_routes.h"
+
+namespace sluice::waypoint {
+
+struct ProxyOptions {
+  identity::SpiffeId identity;  // the waypoint's own: it authenticates as this upstream
+  std::string name, ns;         // the waypoint (Gateway) name and namespace, for telemetry
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> client_tls;
+  std::chrono::milliseconds connect_timeout{10000};
+  // Request bodies up to this size are kept so a retry can send them again; a larger body is
+  // streamed to the first endpoint and never retried (Envoy's per-request buffer limit).
+  size_t replay_limit = 1024 * 1024;
+  hbone::SocketOptions sockets;  // for upstream dials (mark, so capture never takes them)
+};
+
+// Who sent the request, as the HBONE tunnel proved it.
+struct Downstream {
+  boost::asio::ip::tcp::endpoint vip;  // the CONNECT :authority
+  identity::SpiffeId peer;             // the client ztunnel's workload identity
+  std::string source_ip;               // from the forwarded header, else the peer's address
+};
+
+class Proxy {
+ public:
+  Proxy(boost::asio::any_io_executor ex, ProxyOptions options, telemetry::RequestMetrics* metrics,
+        telemetry::AccessLog* access_log);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Takes effect for requests that start afterwards; requests in flight keep the routes
+  // they started with. Call on this proxy's executor.
+  void setRoutes(std::shared_ptr<const RouteConfig> routes);
+
+  // Serves HTTP/1.1 requests on one downstream connection until it ends.
+  boost::asio::awaitable<void> serve(std::unique_ptr<ByteStream> downstream, Downstream who);
+
+  // For tests and the admin page: the outlier state of a cluster's endpoints.
+  std::vector<std::string> ejectedEndpoints(const std::string& cluster);
+
+ private:
+  struct ClusterState;
+  struct Upstream;
+  struct Exchange;
+
+  ClusterState& state(const Cluster& cluster);
+  boost::asio::awaitable<bool> handle(Exchange& x);
+  boost::asio::awaitable<void> forward(Exchange& x);
+  // Answers the request itself (errors, policy decisions, redirects); returns whether the
+  // downstream connection can go on.
+  // (string_views: the callers' temporaries live until the co_await completes.)
+  boost::asio::awaitable<bool> respond(Exchange& x, int status, std::string_view body,
+                                       ResponseFlags flags, std::string_view error,
+                                       const HeaderList* extra = nullptr);
+  boost::asio::awaitable<void> fail(Exchange& x, int status, ResponseFlags flags,
+                                    std::string_view error);
+  boost::asio::awaitable<Result<std::unique_ptr<Upstream>>> connect(const Endpoint& endpoint,
+                                                                    const Downstream& who,
+                                                                    bool& reused);
+  void release(std::unique_ptr<Upstream> upstream);
+  void finish(Exchange& x);
+
+  boost::asio::any_io_executor ex_;
+  ProxyOptions options_;
+  telemetry::RequestMetrics* metrics_;
+  telemetry::AccessLog* access_log_;
+  std::shared_ptr<const RouteConfig> routes_;
+  std::unique_ptr<hbone::Pool> pool_;
+  std::map<std::string, std::unique_ptr<ClusterState>> clusters_;
+  std::map<boost::asio::ip::tcp::endpoint, std::vector<std::unique_ptr<Upstream>>> idle_;
+  RetryBudget budget_;
+  std::mt19937_64 random_;
+};
+
+}  // namespace sluice::waypoint

@@ -1,0 +1,425 @@
+// The waypoint daemon: options, identity, configuration, listeners (see waypoint.h).
+#include "waypoint/waypoint.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <mutex>
+#include <thread>
+
+#include "core/admin/http_server.h"
+#include "core/config/file_source.h"
+#include "core/hbone/authority.h"
+#include "core/hbone/server.h"
+#include "core/hbone/stream.h"
+#include "core/identity/ca.h"
+#include "core/identity/certificate_manager.h"
+#include "core/identity/tls.h"
+#include "core/telemetry/access_log.h"
+#include "core/telemetry/metrics.h"
+#include "core/telemetry/request_metrics.h"
+#include "waypoint/proxy.h"
+
+namespace sluice::waypoint {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kUsage =
+    R"(usage: sluice-waypoint --name NAME --namespace NS --config-dir DIR --ca-dir DIR [options]
+
+The L7 proxy of a namespace (a Gateway of class sluice-waypoint): HBONE in under its own SPIFFE
+identity spiffe://<trust domain>/ns/NS/sa/<service account>, HTTP routing with the
+VirtualService, DestinationRule, HTTPRoute and AuthorizationPolicy of the configuration, HBONE
+out to the chosen endpoint.
+
+  --name NAME               the waypoint (Gateway) name
+  --namespace NS            its namespace
+  --service-account SA      its service account (default: NAME)
+  --trust-domain TD         default cluster.local
+  --config-dir DIR          the YAML directory (reloaded on change)
+  --ca-dir DIR              the embedded CA (generated on first start)
+  --hbone ADDR:PORT         HBONE listener (default 0.0.0.0:15008)
+  --plain LISTEN=VIP:PORT   a plain HTTP listener whose requests act as if sent to VIP:PORT
+                            (benchmarks and tests of the proxy alone); repeatable
+  --admin ADDR:PORT|none    /config_dump, /metrics, /healthz/ready (default 127.0.0.1:15000)
+  --metrics ADDR:PORT|none  /metrics (default 0.0.0.0:15020)
+  --readiness ADDR:PORT|none  /healthz/ready (default 0.0.0.0:15021)
+  --access-log PATH|-|none  JSON line per request (default - = stdout)
+  --connect-timeout MS      upstream HBONE connect + handshake (default 10000)
+  --log-level LEVEL         trace, debug, info, warn, error (default info)
+)";
+
+std::string endpointText(const tcp::endpoint& e) {
+  const auto a = e.address().to_string();
+  return (e.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(e.port());
+}
+
+}  // namespace
+
+Result<WaypointOptions> parseWaypointOptions(int argc, char** argv, bool& help) {
+  WaypointOptions options;
+  help = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      help = true;
+      return makeError(std::string(kUsage));
+    }
+    if (i + 1 >= argc)
+      return makeError(std::string(flag) + " needs a value\n\n" + std::string(kUsage));
+    std::string_view value = argv[++i];
+    auto optionalEndpoint = [&](std::optional<tcp::endpoint>& out) -> Result<void> {
+      if (value == "none") {
+        out.reset();
+        return success();
+      }
+      auto parsed = hbone::parseListenAddress(value);
+      if (!parsed) return makeError(std::string(flag) + ": " + parsed.message());
+      out = *parsed;
+      return success();
+    };
+    if (flag == "--name") {
+      options.name = value;
+    } else if (flag == "--namespace") {
+      options.ns = value;
+    } else if (flag == "--service-account") {
+      options.service_account = value;
+    } else if (flag == "--trust-domain") {
+      options.trust_domain = value;
+    } else if (flag == "--config-dir") {
+      options.config_dir = std::string(value);
+    } else if (flag == "--ca-dir") {
+      options.ca_dir = std::string(value);
+    } else if (flag == "--hbone") {
+      auto parsed = hbone::parseListenAddress(value);
+      if (!parsed) return makeError("--hbone: " + parsed.message());
+      options.hbone = *parsed;
+    } else if (flag == "--plain") {
+      auto eq = value.find('=');
+      if (eq == std::string_view::npos)
+        return makeError("--plain '" + std::string(value) + "': expected LISTEN=VIP:PORT");
+      auto listen = hbone::parseListenAddress(value.substr(0, eq));
+      auto vip = hbone::parseAuthority(value.substr(eq + 1));
+      if (!listen || !vip)
+        return makeError("--plain '" + std::string(value) +
+                         "': " + (!listen ? listen.message() : vip.message()));
+      options.plain.push_back({*listen, *vip});
+    } else if (flag == "--admin") {
+      if (auto r = optionalEndpoint(options.admin); !r) return r.error();
+      if (options.admin && !options.admin->address().is_loopback())
+        return makeError("--admin must be a loopback address: config_dump exposes the mesh");
+    } else if (flag == "--metrics") {
+      if (auto r = optionalEndpoint(options.metrics); !r) return r.error();
+    } else if (flag == "--readiness") {
+      if (auto r = optionalEndpoint(options.readiness); !r) return r.error();
+    } else if (flag == "--access-log") {
+      options.access_log = value == "none" ? "" : std::string(value);
+    } else if (flag == "--connect-timeout") {
+      char* end = nullptr;
+      long ms = std::strtol(std::string(value).c_str(), &end, 10);
+      if (ms <= 0 || *end != '\0') return makeError("--connect-timeout: expected milliseconds > 0");
+      options.connect_timeout = std::chrono::milliseconds(ms);
+    } else if (flag == "--log-level") {
+      options.log_level = value;
+    } else {
+      return makeError("unknown option " + std::string(flag) + "\n\n" + std::string(kUsage));
+    }
+  }
+  if (options.name.empty()) return makeError("--name is required\n\n" + std::string(kUsage));
+  if (options.ns.empty()) return makeError("--namespace is required\n\n" + std::string(kUsage));
+  if (options.config_dir.empty()) return makeError("--config-dir is required");
+  if (options.ca_dir.empty()) return makeError("--ca-dir is required");
+  if (options.service_account.empty()) options.service_account = options.name;
+  return options;
+}
+
+struct Waypoint::Impl {
+  WaypointOptions options;
+  identity::SpiffeId id;
+  asio::io_context control{1};
+  asio::io_context worker{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> control_guard,
+      worker_guard;
+  std::thread control_thread, worker_thread;
+
+  std::optional<identity::CertificateAuthority> ca;
+  std::unique_ptr<identity::CertificateManager> certs;
+  std::mutex tls_mutex;
+  std::shared_ptr<const identity::WorkloadCertificate> tls_certificate;
+  std::shared_ptr<asio::ssl::context> server_tls, client_tls;
+
+  telemetry::Metrics metrics;
+  std::unique_ptr<telemetry::RequestMetrics> request_metrics;
+  std::unique_ptr<telemetry::AccessLog> access_log;
+  std::unique_ptr<config::FileSource> source;
+  std::shared_ptr<const RouteConfig> routes;  // the control thread's copy, for config_dump
+  std::mutex routes_mutex;
+
+  std::unique_ptr<Proxy> proxy;  // lives on the worker
+  std::unique_ptr<hbone::Server> hbone;
+  std::vector<std::unique_ptr<tcp::acceptor>> plain;
+  std::unique_ptr<admin::HttpServer> admin, metrics_server, readiness_server;
+  std::atomic<bool> ready{false};
+
+  // TLS contexts for the current certificate; rebuilt when the manager renews it.
+  std::shared_ptr<asio::ssl::context> tls(bool server) {
+    auto cert = certs->get(id);
+    if (!cert) {
+      spdlog::error("no certificate for {}: {}", id.str(), cert.message());
+      return nullptr;
+    }
+    std::lock_guard lock(tls_mutex);
+    if (tls_certificate != *cert) {
+      auto s = identity::serverContext(**cert);
+      auto c = identity::clientContext(**cert);
+      if (!s || !c) {
+        spdlog::error("TLS context for {}: {}", id.str(), !s ? s.message() : c.message());
+        return nullptr;
+      }
+      tls_certificate = *cert;
+      server_tls = std::make_shared<asio::ssl::context>(s->release());
+      client_tls = std::make_shared<asio::ssl::context>(c->release());
+    }
+    return server ? server_tls : client_tls;
+  }
+
+  void onSnapshot(std::shared_ptr<const config::Snapshot> snapshot) {
+    auto compiled = compileRoutes(*snapshot, options.trust_domain, options.ns, options.name);
+    for (const auto& problem : compiled->problems) spdlog::warn("config: {}", problem);
+    {
+      std::lock_guard lock(routes_mutex);
+      routes = compiled;
+    }
+    asio::post(worker, [this, compiled] { proxy->setRoutes(compiled); });
+  }
+
+  asio::awaitable<void> servePlain(tcp::acceptor& acceptor, tcp::endpoint vip) {
+    while (acceptor.is_open()) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        continue;
+      }
+      error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      Downstream who;
+      who.vip = vip;
+      auto peer = socket.remote_endpoint(ignored);
+      who.source_ip = peer.address().to_string();
+      asio::co_spawn(worker, proxy->serve(wrapSocket(std::move(socket)), who), asio::detached);
+    }
+  }
+
+  std::string configDump() {
+    namespace json = boost::json;
+    std::shared_ptr<const RouteConfig> current;
+    {
+      std::lock_guard lock(routes_mutex);
+      current = routes;
+    }
+    json::object dump;
+    dump["waypoint"] = options.ns + "/" + options.name;
+    dump["identity"] = id.str();
+    json::array services, clusters, problems;
+    if (current) {
+      for (const auto& [vip, service] : current->services) {
+        json::array actions;
+        for (const auto& action : service.actions) actions.push_back(json::string(action.name));
+        services.push_back(json::object{{"vip", endpointText(vip)},
+                                        {"host", service.host},
+                                        {"routes_from", service.source},
+                                        {"routes", std::move(actions)},
+                                        {"authorization_policies", service.authorization.size()}});
+      }
+      for (const auto& cluster : current->clusters) {
+        json::array endpoints;
+        for (const auto& e : cluster.endpoints)
+          endpoints.push_back(json::string(endpointText(e.address)));
+        clusters.push_back(
+            json::object{{"name", cluster.name}, {"endpoints", std::move(endpoints)}});
+      }
+      for (const auto& p : current->problems) problems.push_back(json::string(p));
+    }
+    dump["services"] = std::move(services);
+    dump["clusters"] = std::move(clusters);
+    dump["problems"] = std::move(problems);
+    return json::serialize(dump);
+  }
+
+  Result<void> startAdmin() {
+    auto ready_route = admin::HttpServer::Route{
+        "/healthz/ready", "text/plain",
+        [this](std::string_view) -> std::pair<unsigned, std::string> {
+          return ready ? std::pair<unsigned, std::string>{200, "ready\n"}
+                       : std::pair<unsigned, std::string>{503, "not ready\n"};
+        }};
+    auto metrics_route =
+        admin::HttpServer::Route{"/metrics", "text/plain; version=0.0.4",
+                                 [this](std::string_view) -> std::pair<unsigned, std::string> {
+                                   return {200, metrics.serialize()};
+                                 }};
+    auto dump_route =
+        admin::HttpServer::Route{"/config_dump", "application/json",
+                                 [this](std::string_view) -> std::pair<unsigned, std::string> {
+                                   return {200, configDump()};
+                                 }};
+    auto serve = [this](const std::optional<tcp::endpoint>& where,
+                        std::vector<admin::HttpServer::Route> list, const char* what,
+                        std::unique_ptr<admin::HttpServer>& out) -> Result<void> {
+      if (!where) return success();
+      auto server = admin::HttpServer::create(control.get_executor(), *where, std::move(list));
+      if (!server) return makeError(std::string(what) + ": " + server.message());
+      out = std::move(*server);
+      out->start();
+      return success();
+    };
+    if (auto r = serve(options.admin, {dump_route, metrics_route, ready_route}, "admin", admin); !r)
+      return r;
+    if (auto r = serve(options.metrics, {metrics_route}, "metrics", metrics_server); !r) return r;
+    return serve(options.readiness, {ready_route}, "readiness", readiness_server);
+  }
+};
+
+Waypoint::Waypoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Waypoint::~Waypoint() { stop(); }
+
+Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
+  auto impl = std::make_unique<Impl>();
+  Impl& w = *impl;
+  w.options = std::move(options);
+  auto id = identity::SpiffeId::forWorkload(w.options.trust_domain, w.options.ns,
+                                            w.options.service_account);
+  if (!id) return makeError("identity: " + id.message());
+  w.id = *id;
+
+  auto ca = identity::CertificateAuthority::loadOrCreate(w.options.ca_dir, w.options.trust_domain);
+  if (!ca) return makeError("CA in " + w.options.ca_dir.string() + ": " + ca.message());
+  w.ca.emplace(std::move(*ca));
+  w.certs = std::make_unique<identity::CertificateManager>(
+      w.control.get_executor(), [&w](const identity::SpiffeId& who) { return w.ca->issue(who); });
+  if (!w.tls(true)) return makeError("no certificate for " + w.id.str());
+
+  auto log = telemetry::AccessLog::create(w.options.access_log);
+  if (!log) return makeError("access log: " + log.message());
+  w.access_log = std::move(*log);
+  w.request_metrics = std::make_unique<telemetry::RequestMetrics>(w.metrics.registry());
+
+  ProxyOptions proxy_options;
+  proxy_options.identity = w.id;
+  proxy_options.name = w.options.name;
+  proxy_options.ns = w.options.ns;
+  proxy_options.client_tls = [&w] { return w.tls(false); };
+  proxy_options.connect_timeout = w.options.connect_timeout;
+  w.proxy = std::make_unique<Proxy>(w.worker.get_executor(), proxy_options, w.request_metrics.get(),
+                                    w.access_log.get());
+
+  auto source = config::FileSource::create(w.control.get_executor(), w.options.config_dir,
+                                           [&w](std::shared_ptr<const config::Snapshot> snapshot) {
+                                             w.onSnapshot(std::move(snapshot));
+                                           });
+  if (!source) return makeError("configuration: " + source.message());
+  w.source = std::move(*source);
+  {
+    auto compiled =
+        compileRoutes(*w.source->current(), w.options.trust_domain, w.options.ns, w.options.name);
+    for (const auto& problem : compiled->problems) spdlog::warn("config: {}", problem);
+    w.routes = compiled;
+    w.proxy->setRoutes(compiled);  // the worker is not running yet
+  }
+
+  auto server = hbone::Server::create(
+      w.worker.get_executor(), w.options.hbone, [&w] { return w.tls(true); },
+      [&w](std::shared_ptr<hbone::Stream> stream,
+           hbone::InboundContext context) -> asio::awaitable<void> {
+        Downstream who;
+        auto vip = hbone::parseAuthority(stream->authority());
+        if (!vip || stream->header(":method") != "CONNECT") {
+          stream->respond(400);
+          co_return;
+        }
+        who.vip = *vip;
+        who.peer = context.peer;
+        who.source_ip = context.peer_address.address().to_string();
+        if (auto forwarded = stream->header("forwarded"); forwarded.rfind("for=", 0) == 0) {
+          std::string address = forwarded.substr(4);
+          std::erase(address, '"');
+          if (!address.empty()) who.source_ip = address;
+        }
+        stream->respond(200);
+        co_await w.proxy->serve(wrapStream(stream), who);
+      });
+  if (!server)
+    return makeError("HBONE listener " + endpointText(w.options.hbone) + ": " + server.message());
+  w.hbone = std::move(*server);
+
+  for (const auto& listener : w.options.plain) {
+    auto acceptor = std::make_unique<tcp::acceptor>(w.worker);
+    error_code ec;
+    acceptor->open(listener.listen.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(listener.listen, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return makeError("plain listener " + endpointText(listener.listen) + ": " + ec.message());
+    w.plain.push_back(std::move(acceptor));
+  }
+  if (auto admin = w.startAdmin(); !admin) return admin.error();
+  return std::unique_ptr<Waypoint>(new Waypoint(std::move(impl)));
+}
+
+void Waypoint::start() {
+  Impl& w = *impl_;
+  w.hbone->start();
+  for (size_t i = 0; i < w.plain.size(); ++i)
+    asio::co_spawn(w.worker, w.servePlain(*w.plain[i], w.options.plain[i].vip), asio::detached);
+  w.control_guard.emplace(w.control.get_executor());
+  w.worker_guard.emplace(w.worker.get_executor());
+  w.control_thread = std::thread([&w] { w.control.run(); });
+  w.worker_thread = std::thread([&w] { w.worker.run(); });
+  w.ready = true;
+}
+
+void Waypoint::stop() {
+  if (!impl_) return;
+  Impl& w = *impl_;
+  w.ready = false;
+  if (w.worker_thread.joinable()) {
+    asio::post(w.worker, [&w] {
+      if (w.hbone) w.hbone->stop();
+      for (auto& acceptor : w.plain) {
+        error_code ignored;
+        acceptor->close(ignored);
+      }
+    });
+  }
+  w.control_guard.reset();
+  w.worker_guard.reset();
+  w.control.stop();
+  w.worker.stop();
+  if (w.control_thread.joinable()) w.control_thread.join();
+  if (w.worker_thread.joinable()) w.worker_thread.join();
+}
+
+tcp::endpoint Waypoint::hboneEndpoint() const { return impl_->hbone->localEndpoint(); }
+
+std::vector<tcp::endpoint> Waypoint::plainEndpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& acceptor : impl_->plain) {
+    error_code ec;
+    out.push_back(acceptor->local_endpoint(ec));
+  }
+  return out;
+}
+
+}  // namespace sluice::waypoint
