@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <set>
+#include <type_traits>
 
 namespace sluice::config::detail {
 namespace {
@@ -176,39 +177,39 @@ std::string formatBound(double value) {
 
 }  // namespace
 
-std::optional<int64_t> Field::integer(int64_t min, int64_t max) const {
-  if (!present_) return std::nullopt;
-  std::string what = "an integer " + std::to_string(min) + ".." + std::to_string(max);
-  if (!node_.IsScalar() || isQuoted()) {
-    expect(false, what);
+namespace {
+
+// An unquoted scalar that std::from_chars reads whole as a T within [min, max].
+template <class T>
+std::optional<T> readNumber(const Field& field, T min, T max, const std::string& what) {
+  if (!field.present()) return std::nullopt;
+  const YAML::Node& node = field.node();
+  if (!node.IsScalar() || field.isQuoted()) {
+    field.fail("must be " + what + ", got " + describeType(node));
     return std::nullopt;
   }
-  const std::string& text = node_.Scalar();
-  int64_t value = 0;
+  const std::string& text = node.Scalar();
+  T value{};
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    fail("must be " + what + ", got " + quoted(text));
+  bool finite = true;
+  if constexpr (std::is_floating_point_v<T>) finite = std::isfinite(value);
+  if (error != std::errc() || end != text.data() + text.size() || !finite || value < min ||
+      value > max) {
+    field.fail("must be " + what + ", got " + quoted(text));
     return std::nullopt;
   }
   return value;
 }
 
+}  // namespace
+
+std::optional<int64_t> Field::integer(int64_t min, int64_t max) const {
+  return readNumber(*this, min, max,
+                    "an integer " + std::to_string(min) + ".." + std::to_string(max));
+}
+
 std::optional<double> Field::number(double min, double max) const {
-  if (!present_) return std::nullopt;
-  std::string what = "a number " + formatBound(min) + ".." + formatBound(max);
-  if (!node_.IsScalar() || isQuoted()) {
-    expect(false, what);
-    return std::nullopt;
-  }
-  const std::string& text = node_.Scalar();
-  double value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
-      value < min || value > max) {
-    fail("must be " + what + ", got " + quoted(text));
-    return std::nullopt;
-  }
-  return value;
+  return readNumber(*this, min, max, "a number " + formatBound(min) + ".." + formatBound(max));
 }
 
 void Field::rejectUnknown(std::initializer_list<std::string_view> allowed) const {

@@ -102,7 +102,9 @@ struct HttpRewrite {
 // retryOn split into its tokens: named conditions (validated against Envoy's and gRPC's
 // names) and plain status codes.
 struct HttpRetry {
-  uint32_t attempts = 0;  // 0 disables retries
+  // 0 disables retries. Unset reads as 0 too: Istio's field has no presence, so an unset
+  // `attempts` under `retries` also disables them.
+  uint32_t attempts = 0;
   std::optional<Duration> per_try_timeout;
   std::vector<std::string> retry_on;        // "5xx", "gateway-error", ... in document order
   std::vector<uint16_t> retry_on_statuses;  // "503" and friends, 200..599

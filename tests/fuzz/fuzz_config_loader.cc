@@ -24,6 +24,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       total += snapshot->endpoints(service).size();
       for (const auto& ip : service.cluster_ips) total += snapshot->serviceByVip(ip) ? 1 : 0;
     }
+    // The waypoint's lookups, with the hosts and names the documents themselves use.
+    for (const VirtualService& service : snapshot->virtualServices()) {
+      total += snapshot->virtualServices(service.meta.ns).size();
+      for (const VirtualServiceRoute& route : service.http)
+        for (const HttpRouteDestination& destination : route.route)
+          total += snapshot->destinationRule(service.meta.ns, destination.destination.host) ? 1 : 0;
+    }
+    for (const DestinationRule& rule : snapshot->destinationRules())
+      total += snapshot->destinationRule(rule.meta.ns, rule.host) ? 1 : 0;
+    for (const AuthorizationPolicy& policy : snapshot->authorizationPolicies())
+      total += snapshot->authorizationPolicies(policy.meta.ns).size();
+    for (const HTTPRoute& route : snapshot->httpRoutes())
+      for (const ObjectReference& parent : route.parent_refs)
+        total +=
+            snapshot
+                ->httpRoutesForGateway(parent.ns.empty() ? route.meta.ns : parent.ns, parent.name)
+                .size();
+    for (const Gateway& gateway : snapshot->gateways())
+      total += snapshot->waypoint(gateway.meta.ns, gateway.meta.name) ? 1 : 0;
   }
   return total == SIZE_MAX ? 1 : 0;  // keeps the work above from being optimised away
 }

@@ -107,6 +107,71 @@ TEST(Validate, NamesFileLineAndFieldOfARejectionAndFails) {
   EXPECT_THAT(result.out, HasSubstr("4 document(s): 2 accepted, 1 ignored, 1 rejected\n"));
 }
 
+// One of each kind the waypoint reads, in the API versions users write.
+constexpr std::string_view kWaypointKinds = R"(apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api]
+  http: [{route: [{destination: {host: api}}], timeout: 5s}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: api, namespace: shop}
+spec: {host: api, subsets: [{name: v1, labels: {version: v1}}]}
+---
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: deny, namespace: shop}
+spec: {action: DENY, rules: [{}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: shop}
+spec:
+  gatewayClassName: sluice-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata: {name: api, namespace: shop}
+spec:
+  parentRefs: [{name: waypoint}]
+  rules: [{backendRefs: [{name: api, port: 80}]}]
+)";
+
+TEST(Validate, AcceptsTheKindsTheWaypointReads) {
+  TempDir dir;
+  std::string file = dir.write("waypoint.yaml", kWaypointKinds);
+  Outcome result = sluicectl({"validate", file});
+  EXPECT_EQ(result.code, kExitOk) << result.out;
+  EXPECT_THAT(result.outLines(),
+              ElementsAre("ACCEPTED " + file + ":1 VirtualService shop/api",
+                          "ACCEPTED " + file + ":8 DestinationRule shop/api",
+                          "ACCEPTED " + file + ":13 AuthorizationPolicy shop/deny",
+                          "ACCEPTED " + file + ":18 Gateway shop/waypoint",
+                          "ACCEPTED " + file + ":25 HTTPRoute shop/api",
+                          "5 document(s): 5 accepted, 0 ignored, 0 rejected"));
+}
+
+TEST(Validate, NamesTheFieldOfABadRetryCondition) {
+  TempDir dir;
+  std::string file = dir.write("bad.yaml", R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api]
+  http:
+  - route: [{destination: {host: api}}]
+    retries: {attempts: 3, retryOn: 5xx-ish}
+)");
+  Outcome result = sluicectl({"validate", file});
+  EXPECT_EQ(result.code, kExitFailure);
+  EXPECT_THAT(result.out, HasSubstr("REJECTED " + file +
+                                    ":8 VirtualService shop/api: spec.http[0].retries.retryOn: "
+                                    "unknown retry condition \"5xx-ish\""));
+}
+
 TEST(Validate, QuietPrintsOnlyRejectionsAndTheSummary) {
   TempDir dir;
   dir.write("a-good.yaml", kGood);

@@ -11,16 +11,12 @@ using ::testing::ElementsAre;
 using testing::expectRejected;
 using ::testing::IsEmpty;
 using testing::load;
+using testing::loadAfter;
 using testing::onlyReport;
 using ::testing::Pair;
 
 const AuthorizationPolicy& onlyPolicy(const LoadResult& result) {
-  static const AuthorizationPolicy kNone;
-  if (result.snapshot == nullptr || result.snapshot->authorizationPolicies().size() != 1) {
-    ADD_FAILURE() << formatReport(onlyReport(result));
-    return kNone;
-  }
-  return result.snapshot->authorizationPolicies().front();
+  return testing::onlyObject(result, &Snapshot::authorizationPolicies);
 }
 
 TEST(AuthorizationPolicyDecoding, ReadsSourcesOperationsAndConditions) {
@@ -120,32 +116,26 @@ spec:
 
 // ---- rejections -----------------------------------------------------------------------
 
-TEST(AuthorizationPolicyDecoding, RejectsUnknownAction) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
+constexpr std::string_view kPolicyHeader = R"(apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: p}
 spec:
-  action: REJECT
+)";
+
+TEST(AuthorizationPolicyDecoding, RejectsUnknownAction) {
+  expectRejected(loadAfter(kPolicyHeader, R"(  action: REJECT
 )"),
                  5, "spec.action", "must be one of ALLOW, DENY, AUDIT, CUSTOM, got \"REJECT\"");
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsCustomWithoutProvider) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  action: CUSTOM
+  expectRejected(loadAfter(kPolicyHeader, R"(  action: CUSTOM
 )"),
                  5, "spec.action", "CUSTOM requires spec.provider.name");
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsMisspeltOperationField) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  rules:
+  expectRejected(loadAfter(kPolicyHeader, R"(  rules:
   - to:
     - operation:
         notPath: [/admin]
@@ -156,11 +146,7 @@ spec:
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsFromWithoutSource) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  rules:
+  expectRejected(loadAfter(kPolicyHeader, R"(  rules:
   - from:
     - {}
 )"),
@@ -168,11 +154,7 @@ spec:
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsInvalidIpBlock) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  rules:
+  expectRejected(loadAfter(kPolicyHeader, R"(  rules:
   - from:
     - source:
         ipBlocks: [10.0.0.0/33]
@@ -182,11 +164,7 @@ spec:
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsPortThatIsNotANumber) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  rules:
+  expectRejected(loadAfter(kPolicyHeader, R"(  rules:
   - to:
     - operation:
         ports: [http]
@@ -195,11 +173,7 @@ spec:
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsConditionWithoutValues) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  rules:
+  expectRejected(loadAfter(kPolicyHeader, R"(  rules:
   - when:
     - key: request.auth.claims[iss]
 )"),
@@ -207,11 +181,7 @@ spec:
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsEmptyPrincipal) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  rules:
+  expectRejected(loadAfter(kPolicyHeader, R"(  rules:
   - from:
     - source:
         principals: [""]
@@ -220,11 +190,7 @@ spec:
 }
 
 TEST(AuthorizationPolicyDecoding, RejectsSelectorCombinedWithTargetRefs) {
-  expectRejected(load(R"(apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec:
-  selector: {matchLabels: {app: web}}
+  expectRejected(loadAfter(kPolicyHeader, R"(  selector: {matchLabels: {app: web}}
   targetRefs: [{kind: Gateway, name: waypoint}]
 )"),
                  5, "spec.selector", "cannot be combined with targetRef");

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/config/loader.h"
 
@@ -55,6 +56,11 @@ class TempDir {
 };
 
 inline LoadResult load(std::string_view yaml) { return loadString(yaml, "test.yaml"); }
+// `header` (a document's fixed first lines) followed by `rest`: line numbers count from the
+// header's first line, as in the file a person would write.
+inline LoadResult loadAfter(std::string_view header, std::string_view rest) {
+  return load(std::string(header) + std::string(rest));
+}
 
 // The only report of a single-object load, or a failure naming all of them.
 inline DocumentReport onlyReport(const LoadResult& result) {
@@ -65,6 +71,20 @@ inline DocumentReport onlyReport(const LoadResult& result) {
     return {};
   }
   return result.documents.front();
+}
+
+// The one object of a kind a load accepted, e.g. onlyObject(result, &Snapshot::gateways); a
+// failure (naming the reports) and a default object otherwise.
+template <class T>
+const T& onlyObject(const LoadResult& result, const std::vector<T>& (Snapshot::*all)() const) {
+  static const T kNone{};
+  if (result.snapshot == nullptr || ((*result.snapshot).*all)().size() != 1) {
+    std::string reports;
+    for (const auto& report : result.documents) reports += "\n  " + formatReport(report);
+    ADD_FAILURE() << "expected exactly one object of the kind:" << reports;
+    return kNone;
+  }
+  return ((*result.snapshot).*all)().front();
 }
 
 // Given a load of one bad object: it is rejected at `line` for `field`, and nothing is built.

@@ -11,16 +11,12 @@ using std::chrono::milliseconds;
 using ::testing::ElementsAre;
 using testing::expectRejected;
 using testing::load;
+using testing::loadAfter;
 using testing::onlyReport;
 using ::testing::Pair;
 
 const DestinationRule& onlyRule(const LoadResult& result) {
-  static const DestinationRule kNone;
-  if (result.snapshot == nullptr || result.snapshot->destinationRules().size() != 1) {
-    ADD_FAILURE() << formatReport(onlyReport(result));
-    return kNone;
-  }
-  return result.snapshot->destinationRules().front();
+  return testing::onlyObject(result, &Snapshot::destinationRules);
 }
 
 TEST(DestinationRuleDecoding, AcceptsEveryNetworkingApiVersion) {
@@ -138,13 +134,15 @@ spec: {host: web, trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}}
 
 // ---- rejections -----------------------------------------------------------------------
 
-TEST(DestinationRuleDecoding, RejectsUnknownLoadBalancer) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
+constexpr std::string_view kWebRule = R"(apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: web}
 spec:
   host: web
-  trafficPolicy:
+)";
+
+TEST(DestinationRuleDecoding, RejectsUnknownLoadBalancer) {
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     loadBalancer:
       simple: FASTEST
 )"),
@@ -153,12 +151,7 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsSimpleCombinedWithConsistentHash) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     loadBalancer:
       simple: ROUND_ROBIN
       consistentHash: {useSourceIp: true}
@@ -167,12 +160,7 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsConsistentHashWithTwoKeys) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     loadBalancer:
       consistentHash: {useSourceIp: true, httpHeaderName: x-user}
 )"),
@@ -190,24 +178,14 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsSubsetWithoutName) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  subsets:
+  expectRejected(loadAfter(kWebRule, R"(  subsets:
   - labels: {version: v1}
 )"),
                  7, "spec.subsets[0].name", "required");
 }
 
 TEST(DestinationRuleDecoding, RejectsDuplicateSubset) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  subsets:
+  expectRejected(loadAfter(kWebRule, R"(  subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v1, labels: {version: v2}}
 )"),
@@ -215,12 +193,7 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsMaxEjectionPercentAbove100) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     outlierDetection:
       maxEjectionPercent: 120
 )"),
@@ -229,12 +202,7 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsBadOutlierInterval) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     outlierDetection:
       interval: 10
 )"),
@@ -243,12 +211,7 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsNegativeMaxConnections) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     connectionPool:
       tcp: {maxConnections: -5}
 )"),
@@ -256,12 +219,7 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsUnknownFieldInConnectionPool) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     connectionPool:
       http: {maxRequests: 5}
 )"),
@@ -269,24 +227,14 @@ spec:
 }
 
 TEST(DestinationRuleDecoding, RejectsUnknownTlsMode) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy: {tls: {mode: STRICT}}
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy: {tls: {mode: STRICT}}
 )"),
                  6, "spec.trafficPolicy.tls.mode",
                  "must be one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, got \"STRICT\"");
 }
 
 TEST(DestinationRuleDecoding, RejectsDuplicatePortLevelSetting) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
+  expectRejected(loadAfter(kWebRule, R"(  trafficPolicy:
     portLevelSettings:
     - port: {number: 80}
     - port: {number: 80}

@@ -12,16 +12,12 @@ using ::testing::ElementsAre;
 using testing::expectRejected;
 using ::testing::IsEmpty;
 using testing::load;
+using testing::loadAfter;
 using testing::onlyReport;
 using ::testing::Pair;
 
 const HTTPRoute& onlyRoute(const LoadResult& result) {
-  static const HTTPRoute kNone;
-  if (result.snapshot == nullptr || result.snapshot->httpRoutes().size() != 1) {
-    ADD_FAILURE() << formatReport(onlyReport(result));
-    return kNone;
-  }
-  return result.snapshot->httpRoutes().front();
+  return testing::onlyObject(result, &Snapshot::httpRoutes);
 }
 
 constexpr std::string_view kWaypoint = R"(kind: Gateway
@@ -209,22 +205,21 @@ spec:
 
 // ---- rejections -----------------------------------------------------------------------
 
-TEST(GatewayDecoding, RejectsGatewayWithoutClass) {
-  expectRejected(load(R"(apiVersion: gateway.networking.k8s.io/v1
+constexpr std::string_view kGatewayHeader = R"(apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: waypoint}
 spec:
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+)";
+
+TEST(GatewayDecoding, RejectsGatewayWithoutClass) {
+  expectRejected(
+      loadAfter(kGatewayHeader, R"(  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 )"),
-                 4, "spec.gatewayClassName", "required");
+      4, "spec.gatewayClassName", "required");
 }
 
 TEST(GatewayDecoding, RejectsDuplicateListenerName) {
-  expectRejected(load(R"(apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: waypoint}
-spec:
-  gatewayClassName: sluice-waypoint
+  expectRejected(loadAfter(kGatewayHeader, R"(  gatewayClassName: sluice-waypoint
   listeners:
   - {name: mesh, port: 15008, protocol: HBONE}
   - {name: mesh, port: 15009, protocol: HBONE}
@@ -233,11 +228,7 @@ spec:
 }
 
 TEST(GatewayDecoding, RejectsListenerPortOutOfRange) {
-  expectRejected(load(R"(apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: waypoint}
-spec:
-  gatewayClassName: sluice-waypoint
+  expectRejected(loadAfter(kGatewayHeader, R"(  gatewayClassName: sluice-waypoint
   listeners:
   - name: mesh
     port: 150080
@@ -254,12 +245,8 @@ spec:
   rules:
 )";
 
-LoadResult loadRules(std::string_view rules) {
-  return load(std::string(kRouteHeader) + std::string(rules));
-}
-
 TEST(HttpRouteDecoding, RejectsUnknownPathType) {
-  expectRejected(loadRules(R"(  - matches:
+  expectRejected(loadAfter(kRouteHeader, R"(  - matches:
     - path: {type: Prefix, value: /api}
 )"),
                  8, "spec.rules[0].matches[0].path.type",
@@ -267,7 +254,7 @@ TEST(HttpRouteDecoding, RejectsUnknownPathType) {
 }
 
 TEST(HttpRouteDecoding, RejectsPrefixThatDoesNotStartWithSlash) {
-  expectRejected(loadRules(R"(  - matches:
+  expectRejected(loadAfter(kRouteHeader, R"(  - matches:
     - path: {value: api}
 )"),
                  8, "spec.rules[0].matches[0].path.value",
@@ -275,14 +262,14 @@ TEST(HttpRouteDecoding, RejectsPrefixThatDoesNotStartWithSlash) {
 }
 
 TEST(HttpRouteDecoding, RejectsUnknownMethod) {
-  expectRejected(loadRules(R"(  - matches:
+  expectRejected(loadAfter(kRouteHeader, R"(  - matches:
     - method: FETCH
 )"),
                  8, "spec.rules[0].matches[0].method", "must be one of GET, HEAD, POST");
 }
 
 TEST(HttpRouteDecoding, RejectsUnknownFilterType) {
-  expectRejected(loadRules(R"(  - filters:
+  expectRejected(loadAfter(kRouteHeader, R"(  - filters:
     - type: HeaderModifier
 )"),
                  8, "spec.rules[0].filters[0].type",
@@ -290,7 +277,7 @@ TEST(HttpRouteDecoding, RejectsUnknownFilterType) {
 }
 
 TEST(HttpRouteDecoding, RejectsFilterConfigurationOfAnotherType) {
-  expectRejected(loadRules(R"(  - filters:
+  expectRejected(loadAfter(kRouteHeader, R"(  - filters:
     - type: RequestHeaderModifier
       urlRewrite: {hostname: elsewhere}
 )"),
@@ -299,14 +286,14 @@ TEST(HttpRouteDecoding, RejectsFilterConfigurationOfAnotherType) {
 }
 
 TEST(HttpRouteDecoding, RejectsFilterWithoutItsConfiguration) {
-  expectRejected(loadRules(R"(  - filters:
+  expectRejected(loadAfter(kRouteHeader, R"(  - filters:
     - type: RequestRedirect
 )"),
                  8, "spec.rules[0].filters[0].requestRedirect", "required");
 }
 
 TEST(HttpRouteDecoding, RejectsWeightAboveTheSpecificationsLimit) {
-  expectRejected(loadRules(R"(  - backendRefs:
+  expectRejected(loadAfter(kRouteHeader, R"(  - backendRefs:
     - name: reviews
       port: 9080
       weight: 1000001
@@ -315,21 +302,21 @@ TEST(HttpRouteDecoding, RejectsWeightAboveTheSpecificationsLimit) {
 }
 
 TEST(HttpRouteDecoding, RejectsNegativeWeight) {
-  expectRejected(loadRules(R"(  - backendRefs:
+  expectRejected(loadAfter(kRouteHeader, R"(  - backendRefs:
     - {name: reviews, port: 9080, weight: -1}
 )"),
                  8, "spec.rules[0].backendRefs[0].weight", "must not be negative");
 }
 
 TEST(HttpRouteDecoding, RejectsServiceBackendWithoutPort) {
-  expectRejected(loadRules(R"(  - backendRefs:
+  expectRejected(loadAfter(kRouteHeader, R"(  - backendRefs:
     - name: reviews
 )"),
                  8, "spec.rules[0].backendRefs[0].port", "required for a Service backend");
 }
 
 TEST(HttpRouteDecoding, RejectsBackendTimeoutLongerThanRequestTimeout) {
-  expectRejected(loadRules(R"(  - timeouts:
+  expectRejected(loadAfter(kRouteHeader, R"(  - timeouts:
       request: 1s
       backendRequest: 2s
 )"),
@@ -338,14 +325,14 @@ TEST(HttpRouteDecoding, RejectsBackendTimeoutLongerThanRequestTimeout) {
 }
 
 TEST(HttpRouteDecoding, RejectsBadTimeout) {
-  expectRejected(loadRules(R"(  - timeouts:
+  expectRejected(loadAfter(kRouteHeader, R"(  - timeouts:
       request: soon
 )"),
                  8, "spec.rules[0].timeouts.request", "must be a duration");
 }
 
 TEST(HttpRouteDecoding, RejectsRedirectStatusTheSpecificationDoesNotAllow) {
-  expectRejected(loadRules(R"(  - filters:
+  expectRejected(loadAfter(kRouteHeader, R"(  - filters:
     - type: RequestRedirect
       requestRedirect:
         statusCode: 304
@@ -355,7 +342,7 @@ TEST(HttpRouteDecoding, RejectsRedirectStatusTheSpecificationDoesNotAllow) {
 }
 
 TEST(HttpRouteDecoding, RejectsHeaderModifiedTwice) {
-  expectRejected(loadRules(R"(  - filters:
+  expectRejected(loadAfter(kRouteHeader, R"(  - filters:
     - type: RequestHeaderModifier
       requestHeaderModifier:
         set:

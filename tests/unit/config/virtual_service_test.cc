@@ -13,18 +13,22 @@ using ::testing::ElementsAre;
 using testing::expectRejected;
 using ::testing::IsEmpty;
 using testing::load;
+using testing::loadAfter;
 using testing::onlyReport;
 using ::testing::Pair;
 
-// One VirtualService, accepted, as stored in the snapshot.
 const VirtualService& onlyVirtualService(const LoadResult& result) {
-  static const VirtualService kNone;
-  if (result.snapshot == nullptr || result.snapshot->virtualServices().size() != 1) {
-    ADD_FAILURE() << formatReport(onlyReport(result));
-    return kNone;
-  }
-  return result.snapshot->virtualServices().front();
+  return testing::onlyObject(result, &Snapshot::virtualServices);
 }
+
+// A VirtualService "web" in namespace default, up to its http: list.
+constexpr std::string_view kHttpHeader = R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: [web]
+  http:
+)";
 
 TEST(VirtualServiceDecoding, AcceptsEveryNetworkingApiVersion) {
   for (const char* version : {"v1", "v1beta1", "v1alpha3"}) {
@@ -144,13 +148,7 @@ spec:
 }
 
 TEST(VirtualServiceDecoding, SplitsRetryOnIntoConditionsAndStatusCodes) {
-  auto result = load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - route: [{destination: {host: web}}]
+  auto result = loadAfter(kHttpHeader, R"(  - route: [{destination: {host: web}}]
     retries:
       attempts: 4
       perTryTimeout: 250ms
@@ -182,13 +180,7 @@ spec:
 }
 
 TEST(VirtualServiceDecoding, ReadsRedirectAndDirectResponseRoutes) {
-  auto result = load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - match: [{uri: {exact: /old}}]
+  auto result = loadAfter(kHttpHeader, R"(  - match: [{uri: {exact: /old}}]
     redirect: {uri: /new, authority: new.example.com, redirectCode: 308}
   - match: [{uri: {exact: /health}}]
     directResponse: {status: 200, body: {string: ok}}
@@ -258,58 +250,49 @@ spec:
   - route: [{destination: {host: web}}]
 )";
 
-LoadResult loadRoute(std::string_view extra) {
-  return load(std::string(kHeader) + std::string(extra));
-}
-
 TEST(VirtualServiceDecoding, RejectsUnknownRetryOnToken) {
-  expectRejected(loadRoute("    retries: {attempts: 3, retryOn: \"5xx,gateway-eror\"}\n"), 8,
-                 "spec.http[0].retries.retryOn",
+  expectRejected(loadAfter(kHeader, "    retries: {attempts: 3, retryOn: \"5xx,gateway-eror\"}\n"),
+                 8, "spec.http[0].retries.retryOn",
                  "unknown retry condition \"gateway-eror\" (known: 5xx, gateway-error");
 }
 
 TEST(VirtualServiceDecoding, RejectsRetryOnStatusOutsideHttpRange) {
-  expectRejected(loadRoute("    retries: {attempts: 3, retryOn: \"5xx,600\"}\n"), 8,
+  expectRejected(loadAfter(kHeader, "    retries: {attempts: 3, retryOn: \"5xx,600\"}\n"), 8,
                  "spec.http[0].retries.retryOn", "unknown retry condition \"600\"");
 }
 
 TEST(VirtualServiceDecoding, RejectsEmptyRetryOnCondition) {
-  expectRejected(loadRoute("    retries: {attempts: 3, retryOn: \"5xx,,reset\"}\n"), 8,
+  expectRejected(loadAfter(kHeader, "    retries: {attempts: 3, retryOn: \"5xx,,reset\"}\n"), 8,
                  "spec.http[0].retries.retryOn", "has an empty condition");
 }
 
 TEST(VirtualServiceDecoding, RejectsTimeoutThatIsNotADuration) {
-  expectRejected(loadRoute("    timeout: 5 seconds\n"), 8, "spec.http[0].timeout",
+  expectRejected(loadAfter(kHeader, "    timeout: 5 seconds\n"), 8, "spec.http[0].timeout",
                  "must be a duration such as \"5s\"");
 }
 
 TEST(VirtualServiceDecoding, RejectsNegativeTimeout) {
-  expectRejected(loadRoute("    timeout: -1s\n"), 8, "spec.http[0].timeout", "got \"-1s\"");
+  expectRejected(loadAfter(kHeader, "    timeout: -1s\n"), 8, "spec.http[0].timeout",
+                 "got \"-1s\"");
 }
 
 TEST(VirtualServiceDecoding, RejectsZeroPerTryTimeout) {
-  expectRejected(loadRoute("    retries: {attempts: 2, perTryTimeout: 0s}\n"), 8,
+  expectRejected(loadAfter(kHeader, "    retries: {attempts: 2, perTryTimeout: 0s}\n"), 8,
                  "spec.http[0].retries.perTryTimeout", "must be at least 1ms");
 }
 
 TEST(VirtualServiceDecoding, RejectsNegativeRetryAttempts) {
-  expectRejected(loadRoute("    retries: {attempts: -1}\n"), 8, "spec.http[0].retries.attempts",
-                 "must not be negative, got \"-1\"");
+  expectRejected(loadAfter(kHeader, "    retries: {attempts: -1}\n"), 8,
+                 "spec.http[0].retries.attempts", "must not be negative, got \"-1\"");
 }
 
 TEST(VirtualServiceDecoding, RejectsMisspeltRetries) {
-  expectRejected(loadRoute("    retires: {attempts: 3}\n"), 8, "spec.http[0].retires",
+  expectRejected(loadAfter(kHeader, "    retires: {attempts: 3}\n"), 8, "spec.http[0].retires",
                  "unknown field (known: name, match, route, redirect");
 }
 
 TEST(VirtualServiceDecoding, RejectsNegativeWeight) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - route:
+  expectRejected(loadAfter(kHttpHeader, R"(  - route:
     - destination: {host: web, subset: v1}
       weight: -10
 )"),
@@ -317,13 +300,7 @@ spec:
 }
 
 TEST(VirtualServiceDecoding, RejectsDestinationWithoutHost) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - route:
+  expectRejected(loadAfter(kHttpHeader, R"(  - route:
     - destination: {subset: v1}
 )"),
                  8, "spec.http[0].route[0].destination.host", "required");
@@ -331,33 +308,27 @@ spec:
 
 TEST(VirtualServiceDecoding, RejectsFaultPercentageAbove100) {
   expectRejected(
-      loadRoute("    fault:\n      abort: {httpStatus: 503, percentage: {value: 150}}\n"), 9,
-      "spec.http[0].fault.abort.percentage.value", "must be a number 0..100, got \"150\"");
+      loadAfter(kHeader, "    fault:\n      abort: {httpStatus: 503, percentage: {value: 150}}\n"),
+      9, "spec.http[0].fault.abort.percentage.value", "must be a number 0..100, got \"150\"");
 }
 
 TEST(VirtualServiceDecoding, RejectsAbortStatusOutsideHttpRange) {
-  expectRejected(loadRoute("    fault:\n      abort:\n        httpStatus: 999\n"), 10,
+  expectRejected(loadAfter(kHeader, "    fault:\n      abort:\n        httpStatus: 999\n"), 10,
                  "spec.http[0].fault.abort.httpStatus", "must be an integer 200..599");
 }
 
 TEST(VirtualServiceDecoding, RejectsAbortWithoutStatus) {
-  expectRejected(loadRoute("    fault:\n      abort:\n        percentage: {value: 1}\n"), 9,
-                 "spec.http[0].fault.abort", "must set exactly one of httpStatus, grpcStatus");
+  expectRejected(loadAfter(kHeader, "    fault:\n      abort:\n        percentage: {value: 1}\n"),
+                 9, "spec.http[0].fault.abort", "must set exactly one of httpStatus, grpcStatus");
 }
 
 TEST(VirtualServiceDecoding, RejectsDelayWithoutFixedDelay) {
-  expectRejected(loadRoute("    fault:\n      delay: {percentage: {value: 1}}\n"), 9,
+  expectRejected(loadAfter(kHeader, "    fault:\n      delay: {percentage: {value: 1}}\n"), 9,
                  "spec.http[0].fault.delay", "must set fixedDelay");
 }
 
 TEST(VirtualServiceDecoding, RejectsEmptyRegex) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - match:
+  expectRejected(loadAfter(kHttpHeader, R"(  - match:
     - uri:
         regex: ""
     route: [{destination: {host: web}}]
@@ -366,13 +337,7 @@ spec:
 }
 
 TEST(VirtualServiceDecoding, RejectsMatchWithTwoKindsOfMatch) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - match:
+  expectRejected(loadAfter(kHttpHeader, R"(  - match:
     - uri: {exact: /a, prefix: /b}
     route: [{destination: {host: web}}]
 )"),
@@ -380,31 +345,19 @@ spec:
 }
 
 TEST(VirtualServiceDecoding, RejectsUriMatchWithoutValue) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - match: [{uri: {}}]
+  expectRejected(loadAfter(kHttpHeader, R"(  - match: [{uri: {}}]
     route: [{destination: {host: web}}]
 )"),
                  7, "spec.http[0].match[0].uri", "must set one of exact, prefix, regex");
 }
 
 TEST(VirtualServiceDecoding, RejectsRouteCombinedWithRedirect) {
-  expectRejected(loadRoute("    redirect: {uri: /elsewhere}\n"), 7, "spec.http[0]",
+  expectRejected(loadAfter(kHeader, "    redirect: {uri: /elsewhere}\n"), 7, "spec.http[0]",
                  "route, redirect, directResponse and delegate cannot be combined");
 }
 
 TEST(VirtualServiceDecoding, RejectsHttpRouteWithNowhereToGo) {
-  expectRejected(load(R"(apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - match: [{uri: {prefix: /}}]
+  expectRejected(loadAfter(kHttpHeader, R"(  - match: [{uri: {prefix: /}}]
     timeout: 5s
 )"),
                  7, "spec.http[0]", "must set one of route, redirect, directResponse, delegate");
