@@ -3,7 +3,10 @@
 # node agent and ztunnel; unmodified pods (curl, python's http.server). Labelling a namespace
 # meshes its pods live: their traffic is captured by eBPF and carried over mTLS HBONE; the
 # identities show in the access logs and Istio metrics; a pod outside the mesh still reaches
-# them; removing the label returns them to plain traffic. Everything is torn down at the end.
+# them; then a waypoint takes the reviews service's L7 traffic, routed by Istio's own
+# VirtualService (a 90/10 split, a retried failure, a timeout, each shown in the waypoint's
+# Istio metrics); removing the label returns the pods to plain traffic. Everything is torn
+# down at the end.
 # Sets up a fresh Debian 12 machine first; needs root (namespaces, cgroups, BPF).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +19,7 @@ scripts/install-deps.sh
 build=${BUILD_DIR:-build}
 echo "==> building"
 cmake -S . -B "$build" -G Ninja >/dev/null
-ninja -C "$build" sluice-ztunnel sluice-agent sluicectl >/dev/null
+ninja -C "$build" sluice-ztunnel sluice-agent sluice-waypoint sluicectl >/dev/null
 sluicectl=$build/cli/sluicectl agent=$build/agent/sluice-agent ztunnel=$build/ztunnel/sluice-ztunnel
 
 work=$(mktemp -d /tmp/sluice-demo.XXXXXX)
@@ -66,6 +69,61 @@ metadata: {name: outsider, namespace: legacy, uid: 0d3c6c1e-0000-4000-8000-00000
 spec: {nodeName: node-a}
 status: {phase: Running, podIP: 198.18.1.20}
 YAML
+# The reviews service (v1 on node-b, v2 on node-a) and the namespace's waypoint pod: a Gateway
+# of class sluice-waypoint, run as its own (not enrolled) pod, as Istio's waypoint Deployment.
+for v in 1 2; do
+  cat >>"$work/config/mesh.yaml" <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-v$v, namespace: shop, uid: 0d3c6c1e-0000-4000-8000-00000000001$v, labels: {app: reviews, version: v$v}}
+spec:
+  nodeName: node-$([[ $v == 1 ]] && echo b || echo a)
+  serviceAccountName: reviews
+  containers:
+    - name: app
+      command: [python3, $PWD/tests/lab/apps/http_app.py, --port, "8080"]
+      env: [{name: VERSION, value: v$v}]
+      ports: [{containerPort: 8080}]
+status: {phase: Running, podIP: 198.18.$([[ $v == 1 ]] && echo 2 || echo 1).3$v}
+YAML
+done
+cat >>"$work/config/mesh.yaml" <<'YAML'
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: waypoint-0
+  namespace: shop
+  uid: 0d3c6c1e-0000-4000-8000-000000000020
+  labels: {gateway.networking.k8s.io/gateway-name: waypoint, sluice.dev/dataplane-mode: none}
+spec:
+  nodeName: node-a
+  serviceAccountName: waypoint
+  containers:
+    - {name: waypoint, command: [sluice-waypoint, --name, waypoint, --namespace, shop], ports: [{containerPort: 15008}]}
+status: {phase: Running, podIP: 198.18.1.50}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: shop}
+spec:
+  gatewayClassName: sluice-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+YAML
+reviews_service() {  # the Service, with the labels given ("" for none)
+  cat >"$work/config/reviews.yaml.tmp" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop, labels: {$1}}
+spec:
+  clusterIP: 198.19.0.20
+  selector: {app: reviews}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+YAML
+  mv -f "$work/config/reviews.yaml.tmp" "$work/config/reviews.yaml"
+}
+reviews_service ""
 
 step "sluicectl validate"
 "$sluicectl" validate "$work/config"
@@ -123,6 +181,68 @@ b=$(entries node-b)
 curl_as legacy/outsider http://198.18.2.10:8080/index.html
 eventually 5 test "$(entries node-b)" -gt "$b"
 show_log node-b "$b"
+
+step "a waypoint for shop/reviews: label the Service and apply Istio's VirtualService + DestinationRule"
+cat >"$work/config/reviews-routes.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: {host: reviews, subset: v1}
+          weight: 90
+        - destination: {host: reviews, subset: v2}
+          weight: 10
+      timeout: 5s
+      retries: {attempts: 3, perTryTimeout: 2s, retryOn: 5xx}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+YAML
+reviews_service "sluice.dev/use-waypoint: waypoint"
+sed -n '/^apiVersion: networking/,$p' "$work/config/reviews-routes.yaml" | head -15 | sed 's/^/  /'
+waypoint_log=$run/shop_waypoint-0_waypoint.log
+through_waypoint() {
+  curl_as shop/client http://198.19.0.20/ >/dev/null && grep -q '"authority":"198.19.0.20:80"' "$waypoint_log"
+}
+eventually 20 through_waypoint || { echo "reviews traffic never reached the waypoint" >&2; tail "$waypoint_log" >&2; exit 1; }
+waypoint_metric() {  # METRIC_REGEX LABEL...: matching istio_requests_total series, short form
+  "$sluicectl" lab exec "${lab[@]}" shop/waypoint-0 -- curl -s http://127.0.0.1:15020/metrics | python3 -c '
+import re, sys
+for line in sys.stdin:
+    m = re.match(r"istio_requests_total[{](.*)[}] (\S+)", line)
+    if not m: continue
+    labels = dict(re.findall(r"([a-z_]+)=\"([^\"]*)\"", m.group(1)))
+    if labels.get("destination_service_name") != "reviews": continue
+    print(f"  istio_requests_total{{reporter={labels[\"reporter\"]}, destination_version={labels[\"destination_version\"]}, "
+          f"response_code={labels[\"response_code\"]}, response_flags={labels[\"response_flags\"]}}} = {m.group(2)}")'
+}
+
+step "the 90/10 split: 200 requests from shop/client to the reviews VIP"
+urls=$(printf 'http://198.19.0.20/ %.0s' $(seq 200))
+# shellcheck disable=SC2086
+"$sluicectl" lab exec "${lab[@]}" shop/client -- curl -s $urls | sort | uniq -c | sed 's/^/  /'
+waypoint_metric
+
+step "a failing endpoint: 503 twice, then 200; the waypoint retries (retryOn: 5xx), the client sees 200"
+curl_as shop/client http://198.19.0.20/fail/demo/2 | sed 's/^/  /'
+grep '"path":"/fail/demo/2"' "$waypoint_log" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.readline())
+print(f"  waypoint access log: {r[\"response_code\"]} after {r[\"attempts\"]} attempts via {r[\"upstream_cluster\"]}")'
+
+step "a slow endpoint (2.5 s per try, perTryTimeout 2s): the 5 s route timeout answers 504 (flag UT)"
+"$sluicectl" lab exec "${lab[@]}" shop/client -- curl -s -o /dev/null -w '  HTTP %{http_code} after %{time_total} s\n' \
+  http://198.19.0.20/slow/2500
+waypoint_metric | grep -E 'response_code=504|response_code=200' || true
 
 step "kubectl label namespace shop sluice.dev/dataplane-mode- (remove the label)"
 sed -i 's/metadata: {name: shop, labels: {sluice.dev\/dataplane-mode: ambient}}/metadata: {name: shop}/' \

@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -133,6 +134,20 @@ std::vector<ProcessHandle> nodeProcesses(const LabState& state, const DataPlaneO
 }
 
 // The containers of the lab's pods, as the downward API would describe the pod to them.
+// A waypoint pod's container: the lab's binary, CA and configuration.
+Result<void> resolveWaypoint(std::vector<std::string>& argv, const LabState& state,
+                             const DataPlaneOptions& options) {
+  if (argv.empty() || argv[0] != "sluice-waypoint") return success();
+  if (options.waypoint.empty())
+    return makeError("a container runs sluice-waypoint, but no sluice-waypoint binary was found "
+                     "beside sluicectl (build the sluice-waypoint target)");
+  argv[0] = options.waypoint.string();
+  auto has = [&](std::string_view flag) { return std::find(argv.begin(), argv.end(), flag) != argv.end(); };
+  if (!has("--ca-dir")) argv.insert(argv.end(), {"--ca-dir", (state.run_dir / "ca").string()});
+  if (!has("--config-dir")) argv.insert(argv.end(), {"--config-dir", options.config_dir.string()});
+  return success();
+}
+
 std::vector<ProcessHandle> containerProcesses(const LabState& state, const config::Snapshot& pods,
                                               std::vector<std::vector<uint16_t>>& ports) {
   std::vector<ProcessHandle> out;
@@ -206,7 +221,9 @@ Result<void> findDataPlaneBinaries(const std::filesystem::path& self, DataPlaneO
                      "): build it, or start the lab with --no-data-plane");
   };
   if (auto found = pick(options.agent, "sluice-agent", "agent"); !found) return found;
-  return pick(options.ztunnel, "sluice-ztunnel", "ztunnel");
+  if (auto found = pick(options.ztunnel, "sluice-ztunnel", "ztunnel"); !found) return found;
+  (void)pick(options.waypoint, "sluice-waypoint", "waypoint");  // only needed by waypoint pods
+  return success();
 }
 
 Result<void> startDataPlane(LabState& state, const config::Snapshot& pods,
@@ -223,6 +240,10 @@ Result<void> startDataPlane(LabState& state, const config::Snapshot& pods,
   std::vector<std::vector<uint16_t>> container_ports;
   std::vector<ProcessHandle> daemons = nodeProcesses(state, options);
   std::vector<ProcessHandle> containers = containerProcesses(state, pods, container_ports);
+  for (ProcessHandle& container : containers)
+    if (auto resolved = resolveWaypoint(container.argv, state, options); !resolved)
+      return makeError("pod " + container.owner + " container " + container.role + ": " +
+                       resolved.message());
   state.processes = daemons;
   state.processes.insert(state.processes.end(), containers.begin(), containers.end());
   // Recorded before anything is mounted or started, so `down` finds all of it after a crash.

@@ -24,6 +24,9 @@ namespace sluice::lab {
 struct DataPlaneOptions {
   std::filesystem::path agent;    // the sluice-agent binary
   std::filesystem::path ztunnel;  // the sluice-ztunnel binary
+  // The sluice-waypoint binary, for pods whose container command is the bare name
+  // "sluice-waypoint" (a waypoint Deployment's pod); empty when none was found.
+  std::filesystem::path waypoint;
   // The directory of YAML the agents and ztunnels watch (edit it to label a namespace).
   std::filesystem::path config_dir;
   bool local_acceleration = false;
@@ -42,10 +45,14 @@ struct NodeFiles {
 };
 NodeFiles nodeFiles(const LabState& state, std::string_view node);
 
-// Finds sluice-agent and sluice-ztunnel for a sluicectl at `self`: beside it (an install), or
-// in the build tree layout (<build>/cli/sluicectl, <build>/agent/..., <build>/ztunnel/...).
+// Finds sluice-agent and sluice-ztunnel (and sluice-waypoint, if there) for a sluicectl at
+// `self`: beside it (an install), or in the build tree layout (<build>/cli/sluicectl,
+// <build>/agent/..., <build>/ztunnel/..., <build>/waypoint/...).
 Result<void> findDataPlaneBinaries(const std::filesystem::path& self, DataPlaneOptions& options);
 
+// A container whose command is "sluice-waypoint" runs that binary with the lab's CA
+// (--ca-dir) and configuration directory (--config-dir) added unless it names its own.
+//
 // Starts the data plane of a lab that is up (no processes yet): records every process in the
 // state file before it starts, then waits until each node's agent reports its ztunnel
 // connected and each container's declared ports listen. On failure the processes keep

@@ -5,10 +5,13 @@ can be told to misbehave, so waypoint tests can check routing, retries and timeo
   GET  /                     200 "<version> <pod>"  (VERSION, POD_NAME from the environment)
   GET  /fail/<key>/<n>       503 for the first n requests with that key (per pod), then 200
   GET  /slow/<ms>            200 after sleeping ms milliseconds
+  GET  /slowonce/<key>/<ms>  the first request with that key sleeps ms milliseconds, later ones not
   GET  /status/<code>        that status
   GET  /bytes/<n>            n bytes (streamed in 64 KiB pieces)
   POST /sha256               200 with the SHA-256 and length of the request body
   GET  /headers              200 with the request headers, one "name: value" a line
+
+With FAIL_ALL=1 in the environment every request is answered 503 (an unhealthy endpoint).
 
 Usage: http_app.py [--port 8080] [--bind ::]
 """
@@ -21,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = os.environ.get("VERSION", "v0")
 POD = os.environ.get("POD_NAME", "unknown")
+FAIL_ALL = os.environ.get("FAIL_ALL") == "1"
 failures = {}
 lock = threading.Lock()
 
@@ -43,6 +47,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         parts = [p for p in self.path.split("?")[0].split("/") if p]
+        if FAIL_ALL:
+            return self.reply(503, f"{POD} is unhealthy\n".encode())
         if not parts:
             return self.reply(200, f"{VERSION} {POD}\n".encode())
         if parts[0] == "fail" and len(parts) == 3:
@@ -55,6 +61,13 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] == "slow" and len(parts) == 2:
             time.sleep(int(parts[1]) / 1000)
             return self.reply(200, f"{VERSION} {POD} slow {parts[1]}\n".encode())
+        if parts[0] == "slowonce" and len(parts) == 3:
+            with lock:
+                first = parts[1] not in failures
+                failures[parts[1]] = 1
+            if first:
+                time.sleep(int(parts[2]) / 1000)
+            return self.reply(200, f"{VERSION} {POD} {'slow' if first else 'fast'}\n".encode())
         if parts[0] == "status" and len(parts) == 2:
             return self.reply(int(parts[1]), f"status {parts[1]} from {POD}\n".encode())
         if parts[0] == "bytes" and len(parts) == 2:

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# The waypoint end to end in the local lab: an enrolled client pod's unchanged curl to a
+# service VIP is captured by its ztunnel, sent over HBONE to the namespace's waypoint (a pod
+# running sluice-waypoint, bound by the Service's sluice.dev/use-waypoint label and a Gateway of
+# class sluice-waypoint), routed there with Istio's own VirtualService / DestinationRule /
+# AuthorizationPolicy YAML, and forwarded over HBONE to an endpoint pod.
+# Checks: the issue's 90/10 split over 2,000 requests within statistical bounds; a failing
+# endpoint retried until 200; perTryTimeout cutting a slow try, the retry answering; the 5 s
+# route timeout giving 504 with flag UT (access log and istio_requests_total); attempts: 0
+# passing the 503 through; abort and delay faults; outlier ejection and return; an L7 DENY
+# giving 403; 100 MiB down and up unchanged.
+# Usage: tests/lab/waypoint_test.sh BUILD_DIR. Needs root; skips (77) otherwise, fails under CI.
+set -euo pipefail
+
+build=${1:-build}
+sluicectl=$build/cli/sluicectl
+if [[ $(id -u) -ne 0 ]]; then
+  [[ ${CI:-} == true ]] && { echo "FAIL: the waypoint lab needs root (CI=true)"; exit 1; }
+  echo "SKIP: the waypoint lab needs root"; exit 77
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+app=$here/apps/http_app.py
+
+work=$(mktemp -d /tmp/sluice-waypoint-test.XXXXXX)
+checks=0 failures=0
+lab=(--state-dir "$work/state" --name "wp-$$")
+run=
+cleanup() {
+  if ((failures > 0)) && [[ -n $run ]]; then
+    mkdir -p /tmp/sluice-waypoint-test-logs && cp "$run"/*.log /tmp/sluice-waypoint-test-logs/ 2>/dev/null
+  fi
+  "$sluicectl" lab down "${lab[@]}" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+pass() { echo "PASS: $*"; checks=$((checks + 1)); }
+fail() { echo "FAIL: $*"; checks=$((checks + 1)); failures=$((failures + 1)); }
+# shellcheck source=scripts/lab-mesh.sh
+source "$here/../../scripts/lab-mesh.sh"
+
+app_pod() {  # NAME NODE IP VERSION [extra env YAML]
+  cat <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: shop, uid: 6e000000-0000-4000-8000-0000000000${3##*.}, labels: {app: ${1%%-*}, version: $4${6:+, $6}}}
+spec:
+  nodeName: $2
+  serviceAccountName: ${1%%-*}
+  containers:
+    - name: app
+      command: [python3, $app, --port, "8080"]
+      env: [{name: VERSION, value: $4}${5:+, $5}]
+      ports: [{containerPort: 8080}]
+status: {phase: Running, podIP: $3}
+YAML
+}
+
+mkdir -p "$work/config"
+{
+  cat <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {sluice.dev/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: shop, uid: 6e000000-0000-4000-8000-000000000001, labels: {app: client}}
+spec: {nodeName: node-a, serviceAccountName: client}
+status: {phase: Running, podIP: 198.18.1.10}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: shop}
+spec:
+  gatewayClassName: sluice-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: waypoint-0
+  namespace: shop
+  uid: 6e000000-0000-4000-8000-000000000050
+  labels: {gateway.networking.k8s.io/gateway-name: waypoint, sluice.dev/dataplane-mode: none}
+spec:
+  nodeName: node-a
+  serviceAccountName: waypoint
+  containers:
+    - name: waypoint
+      command: [sluice-waypoint, --name, waypoint, --namespace, shop]
+      ports: [{containerPort: 15008}]
+status: {phase: Running, podIP: 198.18.1.50}
+YAML
+  app_pod reviews-v1 node-b 198.18.2.11 v1
+  app_pod reviews-v2 node-a 198.18.1.12 v2
+  app_pod ratings-good node-b 198.18.2.21 v1 "" "health: good"
+  app_pod ratings-bad node-a 198.18.1.22 v1 "{name: FAIL_ALL, value: \"1\"}" "health: bad"
+  cat <<'YAML'
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop, labels: {sluice.dev/use-waypoint: waypoint}}
+spec:
+  clusterIP: 198.19.0.20
+  selector: {app: reviews}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: shop, labels: {sluice.dev/use-waypoint: waypoint}}
+spec:
+  clusterIP: 198.19.0.30
+  selector: {app: ratings}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+# The issue's VirtualService, unchanged.
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: {host: reviews, subset: v1}
+          weight: 90
+        - destination: {host: reviews, subset: v2}
+          weight: 10
+      timeout: 5s
+      retries: {attempts: 3, perTryTimeout: 2s, retryOn: 5xx}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings.shop.svc.cluster.local]
+  http:
+    - name: abort
+      match: [{headers: {x-fault: {exact: abort}}}]
+      fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+      route: [{destination: {host: ratings}}]
+    - name: delay
+      match: [{headers: {x-fault: {exact: delay}}}]
+      fault: {delay: {fixedDelay: 300ms, percentage: {value: 100}}}
+      route: [{destination: {host: ratings, subset: good}}]
+    - name: no-retries
+      route: [{destination: {host: ratings}}]
+      retries: {attempts: 0}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings, namespace: shop}
+spec:
+  host: ratings
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 2s, maxEjectionPercent: 100}
+  subsets:
+    - {name: good, labels: {health: good}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-admin, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: ratings}]
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+YAML
+} >"$work/config/mesh.yaml"
+
+if "$sluicectl" lab up --config "$work/config" "${lab[@]}" --ztunnel-arg --no-admin >"$work/up.out" 2>&1; then
+  pass "lab up: two nodes, a waypoint pod and four application pods"
+else
+  fail "lab up: $(cat "$work/up.out")"; exit 1
+fi
+run=$(lab_field runDir)
+waypoint_log=$run/shop_waypoint-0_waypoint.log
+enrolled() { grep -q "pod shop/client enrolled" "$run/node-a-agent.log" && grep -q "pod shop/reviews-v1 enrolled" "$run/node-b-agent.log"; }
+eventually 20 enrolled || { fail "pods not enrolled"; exit 1; }
+
+client() { "$sluicectl" lab exec "${lab[@]}" shop/client -- "$@"; }
+get() { client curl -s --noproxy '*' -m 20 "$@"; }
+# last_request FIELD: that field of the waypoint's last access-log line.
+last_request() {
+  grep '"message":"request complete"' "$waypoint_log" | tail -1 | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
+}
+waypoint_metrics() { "$sluicectl" lab exec "${lab[@]}" shop/waypoint-0 -- curl -s -m 5 http://127.0.0.1:15020/metrics; }
+
+# --- through ztunnel and the waypoint -----------------------------------------------------
+reached() { [[ $(get http://198.19.0.20/) == v* ]]; }
+eventually 20 reached && [[ $(last_request authority) == 198.19.0.20:80 ]] &&
+  pass "client -> reviews VIP went through the waypoint (access log: authority 198.19.0.20:80, from $(last_request src_identity))" ||
+  fail "no request reached the waypoint: $(get -v http://198.19.0.20/ 2>&1 | tail -3)"
+
+# 90/10 over 2,000 requests (one curl, keep-alive): v2 ~ Binomial(2000, 0.1), mean 200, sd 13.4.
+urls=$(printf 'http://198.19.0.20/ %.0s' $(seq 2000))
+# shellcheck disable=SC2086
+get $urls >"$work/split.out"
+v1=$(grep -c '^v1 ' "$work/split.out" || true) v2=$(grep -c '^v2 ' "$work/split.out" || true)
+if ((v1 + v2 == 2000 && v2 >= 146 && v2 <= 254)); then
+  pass "90/10 split: v1 $v1, v2 $v2 of 2000 (v2 within mean 200 +- 4 sd)"
+else
+  fail "90/10 split: v1 $v1, v2 $v2 of 2000"
+fi
+
+# A v1 (or v2) endpoint that fails twice, then succeeds: retried (5xx), the client sees 200.
+out=$(get -w ' %{http_code}' http://198.19.0.20/fail/twice/2)
+if [[ $out == *"after 2 failures"*" 200" && $(last_request attempts) == 3 ]]; then
+  pass "retries: two 503s then 200; the client saw 200 after $(last_request attempts) attempts"
+else
+  fail "retries: got '$out', attempts $(last_request attempts)"
+fi
+
+# perTryTimeout (2s) cuts a slow first try (2.5 s); the retry answers at once.
+start=$SECONDS
+out=$(get -w ' %{http_code}' http://198.19.0.20/slowonce/a/2500)
+if [[ $out == *"fast"*" 200" && $(last_request attempts) == 2 ]] && ((SECONDS - start < 5)); then
+  pass "perTryTimeout: the 2.5 s try was cut at 2 s and the retry answered 200 ($((SECONDS - start)) s)"
+else
+  fail "perTryTimeout: got '$out', attempts $(last_request attempts)"
+fi
+
+# Every try slower than perTryTimeout: the route's 5 s total ends it with 504 and flag UT.
+start=$SECONDS
+code=$(get -o /dev/null -w '%{http_code}' http://198.19.0.20/slow/2500)
+took=$((SECONDS - start))
+if [[ $code == 504 && $(last_request response_flags) == *UT* ]] && ((took >= 4 && took <= 7)); then
+  pass "route timeout: 504 after ${took} s with response flag $(last_request response_flags)"
+else
+  fail "route timeout: $code after ${took} s, flags $(last_request response_flags)"
+fi
+if waypoint_metrics | grep -E '^istio_requests_total\{' | grep 'response_code="504"' |
+  grep 'response_flags="UT"' | grep -q 'reporter="waypoint"'; then
+  pass "istio_requests_total{reporter=\"waypoint\",response_code=\"504\",response_flags=\"UT\"} is counted"
+else
+  fail "no 504/UT series in the waypoint's metrics"
+fi
+
+# --- ratings: no retries, faults, outlier detection, L7 authorization ---------------------
+# Round robin over a good and an always-503 endpoint, attempts 0: the 503s reach the client
+# until outlier detection (2 consecutive 5xx) ejects the bad one for 2 s.
+urls=$(printf 'http://198.19.0.30/ %.0s' $(seq 20))
+# shellcheck disable=SC2086
+codes=$(get -o /dev/null -w '%{http_code}\n' $urls | tr '\n' ' ')
+read -ra list <<<"$codes"
+bad=$(tr ' ' '\n' <<<"$codes" | grep -c 503 || true)
+tail_ok=1
+for code in "${list[@]:10}"; do [[ $code == 200 ]] || tail_ok=0; done
+if ((bad >= 1 && bad <= 3 && tail_ok)); then
+  pass "attempts: 0 passes the 503 through ($bad of 20), and outlier detection ejected the failing endpoint (last 10 all 200)"
+else
+  fail "no-retry/outlier: codes $codes"
+fi
+returned() { [[ $(get -o /dev/null -w '%{http_code}' http://198.19.0.30/) == 503 ]]; }
+if eventually 10 returned; then
+  pass "the ejected endpoint returned after its base ejection time (a 503 again)"
+else
+  fail "the ejected endpoint never came back"
+fi
+
+code=$(get -o /dev/null -w '%{http_code}' -H 'x-fault: abort' http://198.19.0.30/)
+[[ $code == 418 && $(last_request response_flags) == *FI* ]] &&
+  pass "abort fault: 418 with flag FI" || fail "abort fault: $code, flags $(last_request response_flags)"
+ms=$(get -o /dev/null -w '%{time_total}' -H 'x-fault: delay' http://198.19.0.30/ | python3 -c 'import sys; print(int(float(sys.stdin.read()) * 1000))')
+((ms >= 300)) && [[ $(last_request response_flags) == *DI* && $(last_request response_code) == 200 ]] &&
+  pass "delay fault: answered 200 after $ms ms with flag DI" ||
+  fail "delay fault: $ms ms, flags $(last_request response_flags)"
+
+code=$(get -o /dev/null -w '%{http_code}' http://198.19.0.30/admin/users)
+[[ $code == 403 && $(last_request error) == *ratings-admin* ]] &&
+  pass "L7 AuthorizationPolicy DENY /admin*: 403 ($(last_request error))" || fail "deny: $code"
+code=$(get -o /dev/null -w '%{http_code}' -H 'x-fault: delay' http://198.19.0.30/other)
+[[ $code == 404 ]] && pass "paths the DENY rule does not name still pass (404 from the app)" ||
+  fail "non-admin path: $code"
+
+# --- 100 MiB both ways, unchanged -----------------------------------------------------------
+size=$((100 * 1024 * 1024))
+expected=$(python3 -c "import hashlib; print(hashlib.sha256(b'x' * $size).hexdigest())")
+got=$(get http://198.19.0.20/bytes/$size | sha256sum | cut -d' ' -f1)
+[[ $got == "$expected" ]] && pass "100 MiB download through the waypoint unchanged (sha256)" ||
+  fail "100 MiB download: sha256 $got"
+head -c $size /dev/urandom >"$work/upload.bin"
+sum=$(sha256sum "$work/upload.bin" | cut -d' ' -f1)
+out=$(get --data-binary @"$work/upload.bin" -H 'content-type: application/octet-stream' http://198.19.0.20/sha256)
+[[ $out == "$sum $size" ]] && pass "100 MiB upload through the waypoint unchanged (sha256)" ||
+  fail "100 MiB upload: app saw '$out', sent $sum"
+
+echo "$((checks - failures)) passed, $failures failed"
+((failures == 0 && checks > 0))
