@@ -338,31 +338,28 @@ TEST(OutboundRouting, WaypointWithoutAReadyInstanceRefusesRatherThanBypassingIt)
   EXPECT_NE(api.reason.find("plain/plain-wp"), std::string::npos) << api.reason;
 }
 
-TEST(OutboundRouting, UseWaypointNamingAGatewayOfAnotherClassIsRefused) {
-  auto snap = load(std::string(kWaypointMesh) + R"(
+// kWaypointMesh plus the Gateway object of waypoint shop/shop-wp, of class `gateway_class`.
+std::shared_ptr<const config::Snapshot> withShopGateway(const std::string& gateway_class) {
+  return load(std::string(kWaypointMesh) + R"(
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: shop-wp, namespace: shop}
 spec:
-  gatewayClassName: public-ingress
-  listeners: [{name: http, port: 80, protocol: HTTP}]
+  gatewayClassName: )" +
+              gateway_class + R"(
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 )");
-  auto route = routeOutbound(*snap, {}, ep("198.19.0.5", 80), 0);
+}
+
+TEST(OutboundRouting, UseWaypointNamingAGatewayOfAnotherClassIsRefused) {
+  auto route = routeOutbound(*withShopGateway("public-ingress"), {}, ep("198.19.0.5", 80), 0);
   EXPECT_EQ(route.kind, OutboundKind::kNoWaypoint);
   EXPECT_NE(route.reason.find("class 'public-ingress'"), std::string::npos) << route.reason;
 }
 
 TEST(OutboundRouting, WaypointGatewayOfTheWaypointClassIsUsed) {
-  auto snap = load(std::string(kWaypointMesh) + R"(
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: shop-wp, namespace: shop}
-spec:
-  gatewayClassName: sluice-waypoint
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
-)");
+  auto snap = withShopGateway("sluice-waypoint");
   EXPECT_EQ(routeOutbound(*snap, {}, ep("198.19.0.5", 80), 0).kind, OutboundKind::kWaypoint);
 }
 
