@@ -63,6 +63,14 @@ void toWaypoint(OutboundRoute& route, const config::Snapshot& snapshot,
                    std::string(config::kWaypointGatewayClass) + "' (check its use-waypoint label)";
     return;
   }
+  if (const auto* gateway = snapshot.waypoint(waypoint.ns, waypoint.name);
+      gateway != nullptr && !config::waypointAdmits(snapshot, *gateway, service.meta.ns)) {
+    route.kind = OutboundKind::kNoWaypoint;
+    route.reason = describe(service) + " uses waypoint " + waypoint.str() +
+                   ", whose Gateway does not admit namespace " + service.meta.ns +
+                   " (check allowedRoutes.namespaces of its HBONE listener on 15008)";
+    return;
+  }
   const auto instances = config::waypointInstances(snapshot, waypoint);
   if (instances.empty()) {
     route.kind = OutboundKind::kNoWaypoint;

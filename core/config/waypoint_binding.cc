@@ -46,6 +46,25 @@ std::optional<WaypointRef> waypointFor(const Snapshot& snapshot, const Service& 
   return std::nullopt;
 }
 
+bool waypointAdmits(const Snapshot& snapshot, const Gateway& waypoint, std::string_view ns) {
+  const auto hbone = std::find_if(
+      waypoint.listeners.begin(), waypoint.listeners.end(),
+      [](const GatewayListener& l) { return l.protocol == "HBONE" && l.port == 15008; });
+  const std::string from =
+      hbone == waypoint.listeners.end() ? "Same" : hbone->allowed_namespaces_from;
+  if (from == "All") return true;
+  if (from == "Selector") {
+    const Namespace* wanted = snapshot.namespaceByName(ns);
+    if (wanted == nullptr || hbone->allowed_namespaces_selector.empty()) return false;
+    for (const auto& [key, value] : hbone->allowed_namespaces_selector) {
+      auto it = wanted->meta.labels.find(key);
+      if (it == wanted->meta.labels.end() || it->second != value) return false;
+    }
+    return true;
+  }
+  return waypoint.meta.ns == ns;  // Same, and anything unknown
+}
+
 bool isWaypointInstance(const Pod& pod, const WaypointRef& waypoint) {
   if (pod.meta.ns != waypoint.ns) return false;
   auto it = pod.meta.labels.find(std::string(kGatewayNameLabel));

@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config/snapshot.h"
@@ -27,6 +28,12 @@ struct WaypointRef {
 // The waypoint bound to `service`, or nullopt when none is (no label, an empty value, or
 // `none`). Says nothing about whether the waypoint exists: callers fail closed when it does not.
 std::optional<WaypointRef> waypointFor(const Snapshot& snapshot, const Service& service);
+
+// Whether the waypoint's Gateway lets services of namespace `ns` use it: the allowedRoutes of its
+// HBONE listener on 15008 (without one, `Same`), as Istio reads them. `Selector` matches the
+// namespace's labels against matchLabels; an empty matchLabels admits nothing, since "not given"
+// and "{}" look alike here and a waypoint must not be joined by accident.
+bool waypointAdmits(const Snapshot& snapshot, const Gateway& waypoint, std::string_view ns);
 
 // True when `pod` is one of the waypoint's pods, ready or not.
 bool isWaypointInstance(const Pod& pod, const WaypointRef& waypoint);

@@ -338,18 +338,47 @@ TEST(OutboundRouting, WaypointWithoutAReadyInstanceRefusesRatherThanBypassingIt)
   EXPECT_NE(api.reason.find("plain/plain-wp"), std::string::npos) << api.reason;
 }
 
-// kWaypointMesh plus the Gateway object of waypoint shop/shop-wp, of class `gateway_class`.
-std::shared_ptr<const config::Snapshot> withShopGateway(const std::string& gateway_class) {
+// kWaypointMesh plus a waypoint's Gateway object: its class and its HBONE listener's
+// allowedRoutes (YAML flow mapping, empty for none).
+std::shared_ptr<const config::Snapshot> withGateway(const std::string& ns, const std::string& name,
+                                                    const std::string& gateway_class,
+                                                    const std::string& allowed_routes = "") {
   return load(std::string(kWaypointMesh) + R"(
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {name: shop-wp, namespace: shop}
+metadata: {name: )" +
+              name + ", namespace: " + ns + R"(}
 spec:
   gatewayClassName: )" +
               gateway_class + R"(
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
-)");
+  listeners:
+  - name: mesh
+    port: 15008
+    protocol: HBONE
+)" + (allowed_routes.empty() ? "" : "    allowedRoutes: " + allowed_routes + "\n"));
+}
+
+std::shared_ptr<const config::Snapshot> withShopGateway(const std::string& gateway_class) {
+  return withGateway("shop", "shop-wp", gateway_class);
+}
+
+TEST(OutboundRouting, WaypointInAnotherNamespaceMustAdmitTheServicesNamespace) {
+  // Without allowedRoutes a Gateway admits only its own namespace: shop may not use infra's.
+  auto same = routeOutbound(*withGateway("infra", "shared", "sluice-waypoint"), {},
+                            ep("198.19.0.8", 80), 0);
+  EXPECT_EQ(same.kind, OutboundKind::kNoWaypoint);
+  EXPECT_NE(same.reason.find("does not admit namespace shop"), std::string::npos) << same.reason;
+  auto all = withGateway("infra", "shared", "sluice-waypoint", "{namespaces: {from: All}}");
+  EXPECT_EQ(routeOutbound(*all, {}, ep("198.19.0.8", 80), 0).kind, OutboundKind::kWaypoint);
+  auto ambient = withGateway("infra", "shared", "sluice-waypoint",
+                             "{namespaces: {from: Selector, selector: {matchLabels: "
+                             "{sluice.dev/dataplane-mode: ambient}}}}");
+  EXPECT_EQ(routeOutbound(*ambient, {}, ep("198.19.0.8", 80), 0).kind, OutboundKind::kWaypoint);
+  auto other =
+      withGateway("infra", "shared", "sluice-waypoint",
+                  "{namespaces: {from: Selector, selector: {matchLabels: {team: payments}}}}");
+  EXPECT_EQ(routeOutbound(*other, {}, ep("198.19.0.8", 80), 0).kind, OutboundKind::kNoWaypoint);
 }
 
 TEST(OutboundRouting, UseWaypointNamingAGatewayOfAnotherClassIsRefused) {
