@@ -21,10 +21,13 @@ std::shared_ptr<const config::Snapshot> load(const std::string& yaml) {
   return result.snapshot;
 }
 
-const char* kMesh = R"(
+// The base mesh; `shop_labels` are namespace shop's (a flow mapping).
+std::string baseMesh(const std::string& shop_labels) {
+  return R"(
 apiVersion: v1
 kind: Namespace
-metadata: {name: shop, labels: {sluice.dev/dataplane-mode: ambient}}
+metadata: {name: shop, labels: )" +
+         shop_labels + R"(}
 ---
 apiVersion: v1
 kind: Namespace
@@ -70,6 +73,9 @@ spec:
   selector: {app: nothing}
   ports: [{port: 80}]
 )";
+}
+
+const std::string kMesh = baseMesh("{sluice.dev/dataplane-mode: ambient}");
 
 ip::tcp::endpoint ep(const char* address, uint16_t port) {
   return {ip::make_address(address), port};
@@ -123,13 +129,10 @@ TEST(OutboundRouting, ServiceWithoutEndpointsOrPortIsRefusedWithAReason) {
   EXPECT_NE(wrong_port.reason.find("no TCP port 81"), std::string::npos);
 }
 
-// A mesh where services are bound to waypoints in every way the labels allow.
-const char* kWaypointMesh = R"(
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: shop
-  labels: {sluice.dev/dataplane-mode: ambient, istio.io/use-waypoint: shop-wp}
+// The base mesh with namespace shop bound to its waypoint (Istio's label), and services bound to
+// waypoints in every other way the labels allow.
+const std::string kWaypointMesh =
+    baseMesh("{sluice.dev/dataplane-mode: ambient, istio.io/use-waypoint: shop-wp}") + R"(
 ---
 apiVersion: v1
 kind: Namespace
@@ -138,12 +141,6 @@ metadata: {name: plain, labels: {sluice.dev/dataplane-mode: ambient}}
 apiVersion: v1
 kind: Namespace
 metadata: {name: infra}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: cart-1, namespace: shop, labels: {app: cart}}
-spec: {nodeName: n1, serviceAccountName: cart}
-status: {phase: Running, podIPs: [{ip: 198.18.1.10}, {ip: "fd00:5::10"}]}
 ---
 apiVersion: v1
 kind: Pod
@@ -195,14 +192,6 @@ metadata:
   labels: {gateway.networking.k8s.io/gateway-name: dead-wp}
 spec: {nodeName: n2, serviceAccountName: dead-wp}
 status: {phase: Failed, podIP: 198.18.1.60}
----
-apiVersion: v1
-kind: Service
-metadata: {name: cart, namespace: shop}
-spec:
-  clusterIPs: [198.19.0.5, "fd00:5::100"]
-  selector: {app: cart}
-  ports: [{port: 80, targetPort: 8080}]
 ---
 apiVersion: v1
 kind: Service
@@ -343,7 +332,7 @@ TEST(OutboundRouting, WaypointWithoutAReadyInstanceRefusesRatherThanBypassingIt)
 std::shared_ptr<const config::Snapshot> withGateway(const std::string& ns, const std::string& name,
                                                     const std::string& gateway_class,
                                                     const std::string& allowed_routes = "") {
-  return load(std::string(kWaypointMesh) + R"(
+  return load(kWaypointMesh + R"(
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -441,7 +430,7 @@ TEST(InboundDecision, OnlyConnectToTheListenersOwnWorkload) {
 }
 
 TEST(InboundDecision, PlaintextFollowsPeerAuthentication) {
-  auto strict = load(std::string(kMesh) + R"(
+  auto strict = load(kMesh + R"(
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
