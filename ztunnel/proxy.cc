@@ -263,15 +263,18 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   const auto destination = *found;
   const config::Pod* source = &workload->pod;
   const auto& source_id = workload->id;
-  const auto route = routeOutbound(*snap, routing, destination, worker.pick++);
+  const auto route = routeOutbound(*snap, routing, destination, worker.pick++, source);
+  const bool tunneled = overHbone(route.kind);
 
+  // Through a waypoint, as Istio's ztunnel reports it: destination_service is the service the
+  // client asked for, the destination workload and principal are the waypoint's (the peer this
+  // hop authenticated); the access log's dst is the VIP:port sent as :authority.
   telemetry::ConnectionLabels labels;
   labels.reporter = "source";
   setSource(labels, *source, source_id.str());
   if (route.service) setDestinationService(labels, *route.service);
-  if (route.pod) setDestination(labels, *route.pod,
-                                route.kind == OutboundKind::kHbone ? route.peer_identity.str() : "");
-  labels.connection_security_policy = route.kind == OutboundKind::kHbone ? "mutual_tls" : "none";
+  if (route.pod) setDestination(labels, *route.pod, tunneled ? route.peer_identity.str() : "");
+  labels.connection_security_policy = tunneled ? "mutual_tls" : "none";
   telemetry::ConnectionRecord record;
   record.direction = "outbound";
   record.src = source->ips.empty() ? endpointText(peer) : source->ips.front().to_string();
@@ -279,11 +282,19 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   record.src_identity = source_id.str();
   record.src_workload = workload->key();
   if (route.pod) record.dst_workload = route.pod->meta.ns + "/" + route.pod->meta.name;
-  if (route.kind == OutboundKind::kHbone) record.dst_identity = route.peer_identity.str();
+  if (tunneled) record.dst_identity = route.peer_identity.str();
   ConnectionReport report(metrics, access_log.get(), labels, record);
 
   switch (route.kind) {
     case OutboundKind::kNoEndpoint: {
+      hbone::abortSocket(socket);
+      report.finish(route.reason, "UH");
+      co_return;
+    }
+    case OutboundKind::kNoWaypoint: {
+      // A configuration fault an operator must fix: say so in the daemon log too.
+      spdlog::warn("outbound from {} to {} refused: {}", workload->key(), endpointText(destination),
+                   route.reason);
       hbone::abortSocket(socket);
       report.finish(route.reason, "UH");
       co_return;
@@ -300,6 +311,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
       co_return;
     }
     case OutboundKind::kHbone:
+    case OutboundKind::kWaypoint:
       break;
   }
   hbone::Headers headers;
@@ -310,18 +322,25 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
                                       ",service.name=" + labels.source_canonical_service +
                                       ",service.version=" + labels.source_canonical_revision);
   headers.emplace_back("traceparent", traceparent());
+  // Keyed by the peer, not the authority: one connection to a waypoint instance carries the
+  // streams of every service it fronts.
   const hbone::PoolKey key{source_id, route.peer_identity, route.hbone_address};
+  // Failures name the waypoint, so the operator looks at it rather than at the service's pods.
+  const std::string via =
+      route.kind == OutboundKind::kWaypoint
+          ? "via waypoint " + route.waypoint->str() + " (pod " + route.pod->meta.name + "): "
+          : "";
   auto stream = co_await pool->open(key, hbone::formatAuthority(route.target), headers);
   if (!stream) {
     hbone::abortSocket(socket);
-    report.finish(stream.message(), "UF");
+    report.finish(via + stream.message(), "UF");
     co_return;
   }
   const int status = co_await (*stream)->response();
   if (status != 200) {
     (*stream)->reset();
     hbone::abortSocket(socket);
-    report.finish("peer answered HBONE CONNECT with " +
+    report.finish(via + "peer answered HBONE CONNECT with " +
                       (status ? std::to_string(status) : std::string("a reset")),
                   status == 401 ? "DENY" : "UF");
     co_return;

@@ -43,10 +43,57 @@ void toWorkload(OutboundRoute& route, const config::Snapshot& snapshot,
   route.peer_identity = identityOf(pod, context.trust_domain);
 }
 
+std::string describe(const config::Service& service) {
+  return "service " + service.meta.ns + "/" + service.meta.name;
+}
+
+// Sends a connection for a waypoint-bound service to one of the waypoint's instances, with the
+// VIP:port as :authority. Fails closed: without a usable instance the connection is refused,
+// never sent around the waypoint's L7 policy (Istio's ztunnel refuses too, "unknown waypoint").
+void toWaypoint(OutboundRoute& route, const config::Snapshot& snapshot,
+                const RoutingContext& context, const config::WaypointRef& waypoint,
+                const ip::tcp::endpoint& vip, uint64_t pick) {
+  route.target = vip;
+  const config::Service& service = *route.service;
+  if (const auto* gateway = snapshot.gateway(waypoint.ns, waypoint.name);
+      gateway != nullptr && gateway->gateway_class_name != config::kWaypointGatewayClass) {
+    route.kind = OutboundKind::kNoWaypoint;
+    route.reason = describe(service) + " uses waypoint " + waypoint.str() + ", but that Gateway" +
+                   " has class '" + gateway->gateway_class_name + "', not '" +
+                   std::string(config::kWaypointGatewayClass) + "' (check its use-waypoint label)";
+    return;
+  }
+  if (const auto* gateway = snapshot.waypoint(waypoint.ns, waypoint.name);
+      gateway != nullptr && !config::waypointAdmits(snapshot, *gateway, service.meta.ns)) {
+    route.kind = OutboundKind::kNoWaypoint;
+    route.reason = describe(service) + " uses waypoint " + waypoint.str() +
+                   ", whose Gateway does not admit namespace " + service.meta.ns +
+                   " (check allowedRoutes.namespaces of its HBONE listener on 15008)";
+    return;
+  }
+  const auto instances = config::waypointInstances(snapshot, waypoint);
+  if (instances.empty()) {
+    route.kind = OutboundKind::kNoWaypoint;
+    route.reason = describe(service) + " uses waypoint " + waypoint.str() +
+                   ", which has no ready instance (a Running pod with an IP labelled " +
+                   std::string(config::kGatewayNameLabel) + "=" + waypoint.name + " in namespace " +
+                   waypoint.ns + "); refused rather than bypassing its policy";
+    return;
+  }
+  const config::Pod& instance = *instances[pick % instances.size()];
+  // The VIP's family when the waypoint has it; the tunnel may cross families, the authority not.
+  const auto address = addressOfFamily(instance, vip.address().is_v6()).value_or(instance.ips[0]);
+  route.kind = OutboundKind::kWaypoint;
+  route.pod = &instance;
+  route.hbone_address = ip::tcp::endpoint(address, context.hbone_port);
+  route.peer_identity = identityOf(instance, context.trust_domain);
+}
+
 }  // namespace
 
 OutboundRoute routeOutbound(const config::Snapshot& snapshot, const RoutingContext& context,
-                            const ip::tcp::endpoint& original_destination, uint64_t pick) {
+                            const ip::tcp::endpoint& original_destination, uint64_t pick,
+                            const config::Pod* source) {
   OutboundRoute route;
   route.target = original_destination;
   if (const auto* service = snapshot.serviceByVip(original_destination.address())) {
@@ -56,8 +103,14 @@ OutboundRoute routeOutbound(const config::Snapshot& snapshot, const RoutingConte
     });
     if (it == service->ports.end()) {
       route.kind = OutboundKind::kNoEndpoint;
-      route.reason = "service " + service->meta.ns + "/" + service->meta.name +
-                     " has no TCP port " + std::to_string(original_destination.port());
+      route.reason =
+          describe(*service) + " has no TCP port " + std::to_string(original_destination.port());
+      return route;
+    }
+    route.waypoint = config::waypointFor(snapshot, *service);
+    // The waypoint's own calls to the service it fronts go to the endpoints, or they would loop.
+    if (route.waypoint && !(source && config::isWaypointInstance(*source, *route.waypoint))) {
+      toWaypoint(route, snapshot, context, *route.waypoint, original_destination, pick);
       return route;
     }
     struct Candidate {
@@ -72,8 +125,8 @@ OutboundRoute routeOutbound(const config::Snapshot& snapshot, const RoutingConte
     }
     if (candidates.empty()) {
       route.kind = OutboundKind::kNoEndpoint;
-      route.reason = "service " + service->meta.ns + "/" + service->meta.name +
-                     " has no ready endpoint for port " + std::to_string(it->port);
+      route.reason =
+          describe(*service) + " has no ready endpoint for port " + std::to_string(it->port);
       return route;
     }
     const auto& chosen = candidates[pick % candidates.size()];

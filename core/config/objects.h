@@ -27,6 +27,16 @@ inline constexpr std::string_view kDataplaneModeNone = "none";
 // the same namespace) its traffic goes through.
 inline constexpr std::string_view kUseWaypointLabel = "sluice.dev/use-waypoint";
 
+// Waypoint binding, Istio ambient's labels. Istio's spellings are accepted too (ours win on one
+// object), so manifests written for Istio bind unchanged. `none` on a service opts it out of its
+// namespace's waypoint. The waypoint's pods carry the Gateway API deployment label.
+inline constexpr std::string_view kIstioUseWaypointLabel = "istio.io/use-waypoint";
+inline constexpr std::string_view kUseWaypointNamespaceLabel = "sluice.dev/use-waypoint-namespace";
+inline constexpr std::string_view kIstioUseWaypointNamespaceLabel =
+    "istio.io/use-waypoint-namespace";
+inline constexpr std::string_view kUseWaypointNone = "none";
+inline constexpr std::string_view kGatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
+
 // Where mesh-wide policy lives unless configured otherwise (Istio's default root namespace).
 inline constexpr std::string_view kDefaultRootNamespace = "istio-system";
 
