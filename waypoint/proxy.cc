@@ -130,7 +130,8 @@ struct Proxy::Exchange {
   // The outcome, for telemetry.
   int status = 0;
   ResponseFlags flags;
-  std::string error;
+  std::string error;       // why the waypoint answered itself (access log)
+  std::string reply_body;  // what it answered with
   uint32_t attempts = 0;
   std::string upstream;
   const Endpoint* endpoint = nullptr;
@@ -263,26 +264,23 @@ asio::awaitable<void> Proxy::serve(std::unique_ptr<ByteStream> downstream, Downs
   downstream->closeWrite();
 }
 
-asio::awaitable<bool> Proxy::respond(Exchange& x, int status, std::string_view body,
-                                     ResponseFlags flags, std::string_view error,
+asio::awaitable<bool> Proxy::respond(Exchange& x, int status, ResponseFlags flags,
                                      const HeaderList* extra) {
   x.status = status;
   x.flags = flags;
-  x.error = std::string(error);
   // An unread request body would be taken for the next request: close instead.
   bool keep_alive = x.keep_alive && x.reader.done();
-  std::string out = simpleResponse(status, body, extra ? *extra : HeaderList(), keep_alive);
-  x.response_bytes = body.size();
+  std::string out = simpleResponse(status, x.reply_body, extra ? *extra : HeaderList(), keep_alive);
+  x.response_bytes = x.reply_body.size();
   error_code ec;
   co_await x.down.write(asio::buffer(out), ec);
   x.keep_alive = keep_alive && !ec;
   co_return x.keep_alive;
 }
 
-asio::awaitable<void> Proxy::fail(Exchange& x, int status, ResponseFlags flags,
-                                  std::string_view error) {
-  std::string body = std::string(error) + "\n";
-  co_await respond(x, status, body, flags, error);
+asio::awaitable<void> Proxy::fail(Exchange& x, int status, ResponseFlags flags) {
+  x.reply_body = x.error + "\n";
+  co_await respond(x, status, flags);
 }
 
 // Returns whether the downstream connection may carry another request.
@@ -293,11 +291,6 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   x.keep_alive = message.keep_alive();
   x.headers = forwardableHeaders(message);
   if (const auto* host = findHeader(x.headers, "host")) x.host = *host;
-  if (x.routes == nullptr) {
-    x.status = 503;
-    x.error = "no configuration yet";
-  }
-
   x.view.method = x.method;
   x.view.scheme = "http";
   x.view.authority = x.host;
@@ -315,33 +308,42 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
     x.traceparent =
         "00-" + hex(random_(), 16) + hex(random_(), 16) + "-" + hex(random_(), 16) + "-01";
 
-  if (x.routes == nullptr)
-    co_return co_await respond(x, 503, "no configuration yet\n", ResponseFlags(),
-                               "no configuration yet");
+  // (Every answer's strings go into `x` first: GCC 12 destroys some temporaries of a co_await
+  // full-expression twice, so arguments to coroutines here are never temporaries.)
+  if (x.routes == nullptr) {
+    x.reply_body = "no configuration yet\n";
+    co_return co_await respond(x, 503, ResponseFlags());
+  }
   x.service = x.routes->find(x.who.vip);
-  if (x.service == nullptr)
-    co_return co_await respond(
-        x, 404, "no service at " + endpointText(x.who.vip) + " behind this waypoint\n",
-        ResponseFlag::kNoRouteFound, "no service at " + endpointText(x.who.vip));
+  if (x.service == nullptr) {
+    x.error = "no service at " + endpointText(x.who.vip);
+    x.reply_body = x.error + " behind this waypoint\n";
+    co_return co_await respond(x, 404, ResponseFlag::kNoRouteFound);
+  }
 
   const std::string principal = x.who.peer.str();
   Peer peer{principal, x.who.peer.ns(), x.who.source_ip};
   auto decision = authorize(x.service->authorization, peer, x.view, x.service->port);
-  if (!decision.allowed)
-    co_return co_await respond(
-        x, AuthorizationDecision::kDeniedStatus, "RBAC: access denied\n",
-        AuthorizationDecision::kDeniedFlag,
-        "denied by " +
-            (decision.policy.empty() ? std::string("no ALLOW policy matched") : decision.policy));
+  if (!decision.allowed) {
+    x.error = "denied by " +
+              (decision.policy.empty() ? std::string("no ALLOW policy matched") : decision.policy);
+    x.reply_body = "RBAC: access denied\n";
+    co_return co_await respond(x, AuthorizationDecision::kDeniedStatus,
+                               AuthorizationDecision::kDeniedFlag);
+  }
 
   auto selection = x.service->table.select(x.view, x.service->port);
-  if (!selection)
-    co_return co_await respond(x, 404, "no route matched\n", ResponseFlag::kNoRouteFound,
-                               "no route matched");
+  if (!selection) {
+    x.error = "no route matched";
+    x.reply_body = "no route matched\n";
+    co_return co_await respond(x, 404, ResponseFlag::kNoRouteFound);
+  }
   x.action = &x.service->actions[selection->route->action];
 
-  if (const auto& direct = x.action->direct_response)
-    co_return co_await respond(x, direct->status, direct->body, ResponseFlags(), "");
+  if (const auto& direct = x.action->direct_response) {
+    x.reply_body = direct->body;
+    co_return co_await respond(x, direct->status, ResponseFlags());
+  }
   if (const auto& redirect = x.action->redirect) {
     std::string scheme = redirect->scheme.empty() ? "http" : redirect->scheme;
     std::string host = redirect->host.empty() ? std::string(x.view.host()) : redirect->host;
@@ -349,7 +351,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
     std::string path = redirect->path.empty() ? x.target : redirect->path;
     HeaderList location;
     location.emplace_back("location", scheme + "://" + host + path);
-    co_return co_await respond(x, redirect->status, "", ResponseFlags(), "", &location);
+    co_return co_await respond(x, redirect->status, ResponseFlags(), &location);
   }
 
   if (const auto& fault = x.action->fault) {
@@ -361,8 +363,9 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
     if (injected.abort) {
       ResponseFlags flags = x.flags;
       flags.add(ResponseFlag::kFaultInjected);
-      co_return co_await respond(x, injected.abortHttpStatus(), "fault filter abort\n", flags,
-                                 "fault injected");
+      x.error = "fault injected";
+      x.reply_body = "fault filter abort\n";
+      co_return co_await respond(x, injected.abortHttpStatus(), flags);
     }
   }
 
@@ -370,11 +373,25 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   std::vector<uint32_t> weights;
   for (const auto& c : x.action->clusters) weights.push_back(c.weight);
   auto picked = pickWeighted(weights, random_());
-  if (!picked)
-    co_return co_await respond(x, 503, "no healthy upstream\n", ResponseFlag::kNoHealthyUpstream,
-                               "every destination of route " + x.action->name + " has weight 0");
+  if (!picked) {
+    x.error = "every destination of route " + x.action->name + " has weight 0";
+    x.reply_body = "no healthy upstream\n";
+    co_return co_await respond(x, 503, ResponseFlag::kNoHealthyUpstream);
+  }
   x.weighted = &x.action->clusters[*picked];
   x.cluster = &x.routes->clusters[x.weighted->cluster];
+
+  // A client waiting for "100 Continue" gets it from here (Envoy's default), and the upstream
+  // sees no Expect: the body is read before any endpoint is chosen.
+  if (const auto* expect = findHeader(x.headers, "expect");
+      expect != nullptr && equalsIgnoreCase(*expect, "100-continue")) {
+    std::erase_if(x.headers, [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); });
+    if (!x.reader.done()) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      error_code ec;
+      co_await x.down.write(asio::buffer(kContinue), ec);
+    }
+  }
 
   // The request body: kept for replay up to the limit, otherwise streamed once.
   if (!x.reader.done()) {
@@ -406,8 +423,8 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
   Ticket request_ticket = budget_.trackRequest();
   auto admitted = st.breaker.tryRequest();
   if (!admitted) {
-    co_await fail(x, CircuitBreaker::kOverflowStatus, CircuitBreaker::kOverflowFlag,
-                  "upstream overflow: " + cluster.name + " is at its request limit");
+    x.error = "upstream overflow: " + cluster.name + " is at its request limit";
+    co_await fail(x, CircuitBreaker::kOverflowStatus, CircuitBreaker::kOverflowFlag);
     co_return;
   }
 
@@ -455,8 +472,8 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
   while (true) {
     const auto now = Clock::now();
     if (totalDeadlineExpired(timeouts, x.start, now)) {
-      co_await fail(x, kTimeoutStatus, ResponseFlag::kUpstreamRequestTimeout,
-                    "upstream request timeout");
+      x.error = "upstream request timeout";
+      co_await fail(x, kTimeoutStatus, ResponseFlag::kUpstreamRequestTimeout);
       co_return;
     }
 
@@ -474,8 +491,8 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
     pick.random2 = random_();
     auto index = st.lb->pick(pick);
     if (!index) {
-      co_await fail(x, 503, ResponseFlag::kNoHealthyUpstream,
-                    "no healthy upstream in " + cluster.name);
+      x.error = "no healthy upstream in " + cluster.name;
+      co_await fail(x, 503, ResponseFlag::kNoHealthyUpstream);
       co_return;
     }
     const Endpoint& endpoint = cluster.endpoints[*index];
@@ -540,10 +557,13 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
         std::string wire = head + x.body;
         co_await up->stream->write(asio::buffer(wire), ec);
       }
-      if (!ec) {
+      // Interim 1xx answers (other than 101) are not the response: read on.
+      while (!ec) {
         response = std::make_unique<ResponseReader>(*up->stream, up->in);
         if (x.method == "HEAD") response->skipBody();
         ec = co_await response->readHeader();
+        int code = ec ? 0 : response->message().result_int();
+        if (code < 100 || code >= 200 || code == 101) break;
       }
       if (!ec) {
         int status = response->message().result_int();
@@ -592,7 +612,8 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
         ResponseFlags flags = x.flags;
         flags.add(ResponseFlag::kUpstreamRequestTimeout);
         {
-          co_await fail(x, kTimeoutStatus, flags, failure);
+          x.error = failure;
+          co_await fail(x, kTimeoutStatus, flags);
           co_return;
         }
       }
@@ -601,8 +622,8 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
                     ? ResponseFlag::kUpstreamConnectionFailure
                     : ResponseFlag::kUpstreamRemoteReset);
       {
-        co_await fail(x, 503, flags,
-                      "upstream connect error or disconnect/reset before headers: " + failure);
+        x.error = "upstream connect error or disconnect/reset before headers: " + failure;
+        co_await fail(x, 503, flags);
         co_return;
       }
     }
@@ -632,7 +653,8 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
         responseHead(x.status, upstream_message.reason(), response_headers, framing, keep_alive);
     x.response_started = true;
     error_code ec;
-    co_await x.down.write(asio::buffer(response_head), ec);
+    // The head goes out with the first piece of body: one frame (one write) instead of two.
+    std::string pending = std::move(response_head);
     std::vector<char> buffer(kBodyChunk);
     while (!ec && !response->done()) {
       error_code read_ec;
@@ -651,15 +673,19 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
       }
       if (n == 0) break;
       x.response_bytes += n;
-      if (framing.kind == Framing::Kind::kChunked) {
-        std::string framed = chunk(std::string_view(buffer.data(), n));
-        co_await x.down.write(asio::buffer(framed), ec);
-      } else {
-        co_await x.down.write(asio::buffer(buffer.data(), n), ec);
-      }
+      const std::string_view data(buffer.data(), n);
+      if (framing.kind == Framing::Kind::kChunked)
+        pending += chunk(data);
+      else
+        pending.append(data);
+      if (response->done()) break;  // the last piece goes out below, with the last chunk
+      co_await x.down.write(asio::buffer(pending), ec);
+      pending.clear();
     }
-    if (!ec && framing.kind == Framing::Kind::kChunked)
-      co_await x.down.write(asio::buffer(kLastChunk), ec);
+    if (!ec) {
+      if (framing.kind == Framing::Kind::kChunked) pending += kLastChunk;
+      if (!pending.empty()) co_await x.down.write(asio::buffer(pending), ec);
+    }
     if (ec) {
       x.error = "downstream: " + ec.message();
       x.keep_alive = false;

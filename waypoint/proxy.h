@@ -73,14 +73,12 @@ class Proxy {
   ClusterState& state(const Cluster& cluster);
   boost::asio::awaitable<bool> handle(Exchange& x);
   boost::asio::awaitable<void> forward(Exchange& x);
-  // Answers the request itself (errors, policy decisions, redirects); returns whether the
-  // downstream connection can go on.
-  // (string_views: the callers' temporaries live until the co_await completes.)
-  boost::asio::awaitable<bool> respond(Exchange& x, int status, std::string_view body,
-                                       ResponseFlags flags, std::string_view error,
+  // Answers the request itself (errors, policy decisions, redirects) with x's reply_body;
+  // returns whether the downstream connection can go on.
+  boost::asio::awaitable<bool> respond(Exchange& x, int status, ResponseFlags flags,
                                        const HeaderList* extra = nullptr);
-  boost::asio::awaitable<void> fail(Exchange& x, int status, ResponseFlags flags,
-                                    std::string_view error);
+  // respond() with x's error as the body.
+  boost::asio::awaitable<void> fail(Exchange& x, int status, ResponseFlags flags);
   boost::asio::awaitable<Result<std::unique_ptr<Upstream>>> connect(const Endpoint& endpoint,
                                                                     const Downstream& who,
                                                                     bool& reused);

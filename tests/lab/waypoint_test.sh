@@ -248,9 +248,7 @@ fi
 # --- ratings: no retries, faults, outlier detection, L7 authorization ---------------------
 # Round robin over a good and an always-503 endpoint, attempts 0: the 503s reach the client
 # until outlier detection (2 consecutive 5xx) ejects the bad one for 2 s.
-urls=$(printf 'http://198.19.0.30/ %.0s' $(seq 20))
-# shellcheck disable=SC2086
-codes=$(get -o /dev/null -w '%{http_code}\n' $urls | tr '\n' ' ')
+codes=$(client bash -c 'for i in $(seq 20); do curl -s -m 5 -o /dev/null -w "%{http_code} " http://198.19.0.30/; done')
 read -ra list <<<"$codes"
 bad=$(tr ' ' '\n' <<<"$codes" | grep -c 503 || true)
 tail_ok=1
