@@ -158,10 +158,11 @@ ValueMatch valueMatchFrom(const std::string& name, const cfg::StringMatch& match
 class Compiler {
  public:
   Compiler(const cfg::Snapshot& snapshot, std::string_view trust_domain,
-           std::string_view waypoint_ns, std::string_view waypoint_name)
+           std::string_view waypoint_ns, std::string_view waypoint_name, uint16_t hbone_port)
       : snapshot_(snapshot),
         waypoint_ns_(waypoint_ns),
         waypoint_name_(waypoint_name),
+        hbone_port_(hbone_port),
         out_(std::make_shared<RouteConfig>()) {
     out_->trust_domain = trust_domain;
   }
@@ -250,7 +251,7 @@ class Compiler {
         for (const auto& ip : pod->ips) {
           Endpoint endpoint;
           endpoint.address = {ip, *target};
-          endpoint.hbone = {ip, kHbonePort};
+          endpoint.hbone = {ip, hbone_port_};
           endpoint.identity = *id;
           endpoint.ns = pod->meta.ns;
           endpoint.name = pod->meta.name;
@@ -650,6 +651,7 @@ class Compiler {
 
   const cfg::Snapshot& snapshot_;
   std::string waypoint_ns_, waypoint_name_;
+  uint16_t hbone_port_;
   std::shared_ptr<RouteConfig> out_;
   std::map<std::string, size_t> cluster_index_;
 };
@@ -668,8 +670,9 @@ std::string serviceFqdn(std::string_view host, std::string_view ns) {
 std::shared_ptr<const RouteConfig> compileRoutes(const config::Snapshot& snapshot,
                                                  std::string_view trust_domain,
                                                  std::string_view waypoint_ns,
-                                                 std::string_view waypoint_name) {
-  return Compiler(snapshot, trust_domain, waypoint_ns, waypoint_name).compile();
+                                                 std::string_view waypoint_name,
+                                                 uint16_t hbone_port) {
+  return Compiler(snapshot, trust_domain, waypoint_ns, waypoint_name, hbone_port).compile();
 }
 
 }  // namespace sluice::waypoint
