@@ -467,7 +467,19 @@ class Compiler {
         action.retry = RetryPolicy::istioDefault();
         if (rule.request_timeout) action.timeouts.total = *rule.request_timeout;
         if (rule.backend_request_timeout) action.timeouts.per_try = *rule.backend_request_timeout;
-        for (const cfg::HttpRouteFilter& filter : rule.filters) applyFilter(filter, action);
+        for (const cfg::HttpRouteFilter& filter : rule.filters) {
+          applyFilter(filter, action);
+          // ReplacePrefixMatch replaces what the rule's PathPrefix matched and keeps the rest;
+          // without prefix_matched the proxy would replace the whole path (ReplaceFullPath).
+          if (filter.type == cfg::HttpRouteFilter::Type::kUrlRewrite && filter.path &&
+              filter.path->type == "ReplacePrefixMatch") {
+            for (const cfg::HttpRouteMatch& m : rule.matches)
+              if (m.path_type == cfg::GatewayMatchType::kPathPrefix) {
+                action.prefix_matched = m.path;
+                break;
+              }
+          }
+        }
         for (const cfg::HttpBackendRef& backend : rule.backend_refs) {
           const std::string& ns = backend.ref.ns.empty() ? http_route.meta.ns : backend.ref.ns;
           const cfg::Service* target =

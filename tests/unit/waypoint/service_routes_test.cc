@@ -450,6 +450,27 @@ spec:
   EXPECT_EQ(name(at("/api/v1", "GET", {{"x-user", "jason"}})), "with-header");
 }
 
+TEST(ServiceRoutes, HttpRouteUrlRewriteReplacePrefixMatchKeepsTheRestOfThePath) {
+  auto config = compile(with({kShop, kBackends, R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: api-server}]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /old}}]
+      filters:
+        - type: URLRewrite
+          urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}
+      backendRefs: [{name: api-v1, port: 8080}]
+)"}));
+  EXPECT_TRUE(config->problems.empty()) << allProblems(*config);
+  const RouteAction* action = route(*config, at("/old/page"));
+  ASSERT_NE(action, nullptr);
+  // The proxy replaces prefix_matched with rewrite_prefix: /old/page becomes /new/page.
+  EXPECT_EQ(action->rewrite_prefix, "/new");
+  EXPECT_EQ(action->prefix_matched, "/old");
+}
+
 TEST(ServiceRoutes, HttpRouteWithUnknownBackendAnswers500AndSaysWhy) {
   auto config = compile(with({kShop, R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
