@@ -1,0 +1,520 @@
+// The waypoint's proxy end to end in one process, on 127.0.0.1 port 0: a downstream connection
+// (in memory) carries HTTP/1.1 requests into Proxy::serve(); the proxy routes them over real
+// mTLS HBONE (a test CA) to an "endpoint ztunnel" (an hbone::Server that answers CONNECT and
+// splices to the pod address), in front of two small HTTP apps, v1 and v2, that the tests tell
+// to answer, fail with 503 or stall.
+#include "waypoint/proxy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fstream>
+#include <random>
+
+#include "core/config/loader.h"
+#include "core/hbone/authority.h"
+#include "core/hbone/server.h"
+#include "core/hbone/splice.h"
+#include "core/hbone/stream.h"
+#include "core/identity/ca.h"
+#include "core/identity/tls.h"
+#include "support/async_test.h"
+#include "support/memory_byte_stream.h"
+#include "unit/config/config_test_util.h"
+
+namespace sluice::waypoint {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using sluice::testing::MemoryByteStream;
+using ::testing::HasSubstr;
+
+identity::SpiffeId shopId(const char* sa) {
+  return identity::SpiffeId::forWorkload("cluster.local", "shop", sa).value();
+}
+
+std::shared_ptr<asio::ssl::context> tlsContext(const identity::CertificateAuthority& ca,
+                                               const identity::SpiffeId& who, bool server) {
+  auto cert = ca.issue(who).value();
+  auto ctx = server ? identity::serverContext(*cert) : identity::clientContext(*cert);
+  return std::make_shared<asio::ssl::context>(ctx.value().release());
+}
+
+std::string randomBytes(size_t n, uint64_t seed) {
+  std::string out(n, '\0');
+  std::mt19937_64 random(seed);
+  for (auto& c : out) c = static_cast<char>(random());
+  return out;
+}
+
+std::string sha256(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : digest) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
+  }
+  return out;
+}
+
+// A pod's application: answers with its name, echoes the body on /echo, sends N bytes on
+// /download/N; the next `fail_next` requests get 503 and the next `stall_next` no answer at all.
+class App {
+ public:
+  App(asio::io_context& io, std::string name)
+      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        name_(std::move(name)) {
+    asio::co_spawn(io, acceptLoop(), asio::detached);
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  int fail_next = 0;
+  int stall_next = 0;
+  int requests = 0;
+  int connections = 0;
+  std::string last_body;
+  HeaderList last_headers;
+
+ private:
+  asio::awaitable<void> acceptLoop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      ++connections;
+      asio::co_spawn(acceptor_.get_executor(), serve(wrapSocket(std::move(socket))),
+                     asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(std::unique_ptr<ByteStream> stream) {
+    boost::beast::flat_buffer in;
+    std::vector<char> buffer(64 * 1024);
+    for (;;) {
+      RequestReader reader(*stream, in);
+      if (co_await reader.readHeader()) co_return;
+      std::string body;
+      error_code ec;
+      while (!reader.done()) {
+        size_t n = co_await reader.readBody(buffer.data(), buffer.size(), ec);
+        if (ec) co_return;
+        body.append(buffer.data(), n);
+      }
+      ++requests;
+      last_body = body;
+      last_headers = forwardableHeaders(reader.message());
+      const std::string target(reader.message().target());
+      if (stall_next > 0) {
+        --stall_next;
+        // No answer: wait until the other side gives up on this connection.
+        while (!ec) co_await stream->read(asio::buffer(buffer), ec);
+        co_return;
+      }
+      std::string answer;
+      if (fail_next > 0) {
+        --fail_next;
+        answer = simpleResponse(503, name_ + " is failing\n", {}, true);
+      } else if (target.starts_with("/echo")) {
+        answer = simpleResponse(200, body, {{"x-app", name_}}, true);
+      } else if (target.starts_with("/download/")) {
+        const size_t size = std::stoul(target.substr(10));
+        answer = simpleResponse(200, randomBytes(size, size), {{"x-app", name_}}, true);
+      } else {
+        answer = simpleResponse(200, name_, {{"x-app", name_}}, true);
+      }
+      co_await stream->write(asio::buffer(answer), ec);
+      if (ec) co_return;
+    }
+  }
+
+  tcp::acceptor acceptor_;
+  std::string name_;
+};
+
+// Lends a MemoryByteStream to Proxy::serve(), which wants to own its downstream.
+class Lent final : public ByteStream {
+ public:
+  explicit Lent(ByteStream& to) : to_(to) {}
+  asio::awaitable<size_t> read(asio::mutable_buffer buffer, error_code& ec) override {
+    co_return co_await to_.read(buffer, ec);
+  }
+  asio::awaitable<void> write(asio::const_buffer data, error_code& ec) override {
+    co_await to_.write(data, ec);
+  }
+  void closeWrite() override { to_.closeWrite(); }
+  void abort() override { to_.abort(); }
+
+ private:
+  ByteStream& to_;
+};
+
+struct Response {
+  int status = 0;
+  HeaderList headers;
+  std::string body;
+  bool keep_alive = true;
+  std::string header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (equalsIgnoreCase(n, name)) return v;
+    return {};
+  }
+};
+
+// Every response in what the proxy wrote downstream.
+asio::awaitable<std::vector<Response>> parseResponses(std::string_view wire) {
+  std::vector<Response> out;
+  MemoryByteStream stream({std::string(wire)});
+  boost::beast::flat_buffer in;
+  std::vector<char> buffer(64 * 1024);
+  for (;;) {
+    ResponseReader reader(stream, in);
+    error_code ec = co_await reader.readHeader();
+    if (ec) {
+      EXPECT_EQ(ec, error_code(http::error::end_of_stream)) << ec.message();
+      co_return out;
+    }
+    Response response;
+    response.status = reader.message().result_int();
+    response.keep_alive = reader.message().keep_alive();
+    for (const auto& field : reader.message())
+      response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    while (!reader.done()) {
+      size_t n = co_await reader.readBody(buffer.data(), buffer.size(), ec);
+      if (ec) {
+        ADD_FAILURE() << "response body: " << ec.message();
+        co_return out;
+      }
+      response.body.append(buffer.data(), n);
+    }
+    out.push_back(std::move(response));
+  }
+}
+
+std::string get(std::string_view target) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: api\r\n\r\n";
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  ProxyTest()
+      : ca_(identity::CertificateAuthority::generate("cluster.local").value()),
+        v1_(io_, "v1"),
+        v2_(io_, "v2") {
+    client_tls_ = tlsContext(ca_, shopId("waypoint"), false);
+    server_tls_ = tlsContext(ca_, shopId("api"), true);
+    // The endpoint ztunnel: accepts CONNECT for a pod address and splices it to the app.
+    auto server = hbone::Server::create(
+        io_.get_executor(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
+        [this] { return server_tls_; },
+        [this](std::shared_ptr<hbone::Stream> stream,
+               hbone::InboundContext context) -> asio::awaitable<void> {
+          ++tunnels_;
+          peers_.push_back(context.peer.str());
+          auto target = hbone::parseAuthority(stream->authority());
+          if (!target) {
+            stream->respond(400);
+            co_return;
+          }
+          tcp::socket app(io_);
+          auto [ec] = co_await app.async_connect(*target, asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            stream->respond(503);
+            co_return;
+          }
+          stream->respond(200);
+          co_await hbone::splice(app, *stream);
+        });
+    server_ = std::move(server.value());
+    server_->start();
+    log_path_ = (dir_.path() / "access.log").string();
+    access_log_ = telemetry::AccessLog::create(log_path_).value();
+  }
+
+  ~ProxyTest() override {
+    proxy_.reset();
+    server_->stop();
+  }
+
+  // Routes from a VirtualService whose `http:` list is `http` (indented four spaces), plus any
+  // other documents, over pods v1 and v2 of service api (VIP 10.96.0.10:80, both on 127.0.0.1).
+  void start(std::string_view http, std::string_view extra = "") {
+    std::string yaml = podYaml("api-v1", "v1", v1_.port()) + podYaml("api-v2", "v2", v2_.port()) +
+                       R"(apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  clusterIP: 10.96.0.10
+  selector: {app: api}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: shop}
+spec:
+  host: api
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+)";
+    if (!http.empty())
+      yaml +=
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+          "metadata: {name: api, namespace: shop}\nspec:\n  hosts: [api]\n  http:\n" +
+          std::string(http) + "---\n";
+    yaml += extra;
+    auto loaded = config::loadString(yaml, "test.yaml");
+    ASSERT_NE(loaded.snapshot, nullptr) << yaml;
+    routes_ = compileRoutes(*loaded.snapshot, "cluster.local", "shop", "waypoint",
+                            server_->localEndpoint().port());
+    for (const auto& problem : routes_->problems) ADD_FAILURE() << problem;
+    ProxyOptions options;
+    options.identity = shopId("waypoint");
+    options.name = "waypoint";
+    options.ns = "shop";
+    options.client_tls = [this] { return client_tls_; };
+    options.connect_timeout = std::chrono::seconds(5);
+    proxy_ = std::make_unique<Proxy>(io_.get_executor(), options, nullptr, access_log_.get());
+    proxy_->setRoutes(routes_);
+  }
+
+  static std::string podYaml(const std::string& name, const std::string& version, uint16_t port) {
+    return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
+           ", namespace: shop, labels: {app: api, version: " + version +
+           "}}\nspec:\n  serviceAccountName: api\n  containers: [{name: app, ports: [{name: http, "
+           "containerPort: " +
+           std::to_string(port) + "}]}]\nstatus: {phase: Running, podIP: 127.0.0.1}\n---\n";
+  }
+
+  // Sends `requests` (as downstream bytes, in reads of at most `piece`) on one connection and
+  // returns the responses, once the proxy is done with the connection.
+  std::vector<Response> exchange(const std::string& requests, size_t piece = 16 * 1024) {
+    MemoryByteStream downstream(MemoryByteStream::pieces(requests, piece));
+    std::vector<Response> responses;
+    sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
+      Downstream who;
+      who.vip = tcp::endpoint(asio::ip::make_address("10.96.0.10"), 80);
+      who.peer = shopId("client");
+      who.source_ip = "127.0.0.1";
+      co_await proxy_->serve(std::make_unique<Lent>(downstream), who);
+      const std::string wire = downstream.written();
+      responses = co_await parseResponses(wire);
+    });
+    EXPECT_TRUE(downstream.writeClosed());
+    return responses;
+  }
+
+  // The access log lines written so far (ends the proxy: the log flushes when it closes).
+  std::vector<std::string> accessLog() {
+    proxy_.reset();
+    access_log_.reset();
+    std::ifstream in(log_path_);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+  asio::io_context io_;
+  config::testing::TempDir dir_;
+  identity::CertificateAuthority ca_;
+  std::shared_ptr<asio::ssl::context> client_tls_, server_tls_;
+  App v1_, v2_;
+  std::unique_ptr<hbone::Server> server_;
+  std::string log_path_;
+  std::unique_ptr<telemetry::AccessLog> access_log_;
+  std::shared_ptr<const RouteConfig> routes_;
+  std::unique_ptr<Proxy> proxy_;
+  int tunnels_ = 0;
+  std::vector<std::string> peers_;
+};
+
+constexpr std::string_view kByPath = R"(    - match: [{uri: {prefix: /v2}}]
+      route: [{destination: {host: api, subset: v2}}]
+    - route: [{destination: {host: api, subset: v1}}]
+)";
+
+TEST_F(ProxyTest, RequestReachesTheRoutedEndpointOverHbone) {
+  start(kByPath);
+  auto responses = exchange(get("/v2/hello") + get("/other"));
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, "v2");
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(responses[1].body, "v1");
+  // The endpoint saw the waypoint's identity, and the request carries trace headers.
+  ASSERT_FALSE(peers_.empty());
+  EXPECT_EQ(peers_[0], "spiffe://cluster.local/ns/shop/sa/waypoint");
+  auto has = [&](std::string_view name) {
+    return std::any_of(v1_.last_headers.begin(), v1_.last_headers.end(),
+                       [&](const auto& h) { return equalsIgnoreCase(h.first, name); });
+  };
+  EXPECT_TRUE(has("x-request-id"));
+  EXPECT_TRUE(has("traceparent"));
+}
+
+TEST_F(ProxyTest, Two503sAreRetriedAndTheClientSees200) {
+  v1_.fail_next = 2;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 3, retryOn: 5xx}
+)");
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, "v1");
+  EXPECT_EQ(v1_.requests, 3);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("\"attempts\":3"));
+  EXPECT_THAT(log[0], HasSubstr("\"response_code\":200"));
+}
+
+TEST_F(ProxyTest, AttemptsZeroPassesThe503ToTheClient) {
+  v1_.fail_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 0}
+)");
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 503);
+  EXPECT_EQ(responses[0].body, "v1 is failing\n");
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, PerTryTimeoutCutsASlowTryAndTheRetrySucceeds) {
+  v1_.stall_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 2, perTryTimeout: 200ms, retryOn: 5xx}
+)");
+  const auto before = Clock::now();
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(v1_.requests, 2);
+  EXPECT_GE(Clock::now() - before, std::chrono::milliseconds(200));
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("\"attempts\":2"));
+}
+
+TEST_F(ProxyTest, TotalTimeoutAnswers504WithFlagUT) {
+  v1_.stall_next = 100;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      timeout: 300ms
+      retries: {attempts: 5, perTryTimeout: 200ms, retryOn: 5xx}
+)");
+  const auto before = Clock::now();
+  auto responses = exchange(get("/"));
+  const auto took = Clock::now() - before;
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 504);
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("\"response_code\":504"));
+  EXPECT_THAT(log[0], HasSubstr("UT"));
+}
+
+TEST_F(ProxyTest, FaultAbortAnswersTheConfiguredStatusWithoutCallingTheApp) {
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+)");
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 418);
+  EXPECT_EQ(v1_.requests, 0);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("FI"));
+}
+
+TEST_F(ProxyTest, KeepAliveCarriesTwoRequestsOnOneDownstreamAndOneUpstreamConnection) {
+  start(kByPath);
+  // The second request arrives only after the first was answered (separate reads).
+  auto responses = exchange(get("/one") + get("/two"), get("/one").size());
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_TRUE(responses[0].keep_alive);
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(v1_.requests, 2);
+  EXPECT_EQ(v1_.connections, 1);
+  EXPECT_EQ(tunnels_, 1);
+}
+
+TEST_F(ProxyTest, ConnectionCloseFromTheClientEndsTheConnectionAfterTheResponse) {
+  start(kByPath);
+  auto responses =
+      exchange("GET / HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n" + get("/never"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_FALSE(responses[0].keep_alive);
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, LargeUploadAndDownloadPassUnchanged) {
+  start(kByPath);
+  // Larger than the replay buffer (1 MiB), so the upload streams through unbuffered.
+  const std::string upload = randomBytes((1 << 20) + 12345, 7);
+  const size_t download = (1 << 20) + 54321;
+  std::string requests =
+      "POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " + std::to_string(upload.size()) +
+      "\r\n\r\n" + upload + get("/download/" + std::to_string(download));
+  auto responses = exchange(requests);
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body.size(), upload.size());
+  EXPECT_EQ(sha256(responses[0].body), sha256(upload));
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(responses[1].body.size(), download);
+  EXPECT_EQ(sha256(responses[1].body), sha256(randomBytes(download, download)));
+}
+
+TEST_F(ProxyTest, ChunkedUploadIsReframedAndArrivesWhole) {
+  start(kByPath);
+  const std::string upload = randomBytes(200'000, 3);
+  std::string requests =
+      requestHead("POST", "/echo", {{"host", "api"}}, {Framing::Kind::kChunked, 0}) +
+      chunk(upload.substr(0, 70'000)) + chunk(upload.substr(70'000)) + std::string(kLastChunk);
+  auto responses = exchange(requests, 4096);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(sha256(v1_.last_body), sha256(upload));
+  EXPECT_EQ(sha256(responses[0].body), sha256(upload));
+}
+
+TEST_F(ProxyTest, UnknownVipAnswers404) {
+  start(kByPath);
+  MemoryByteStream downstream({get("/")});
+  std::vector<Response> responses;
+  sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
+    Downstream who;
+    who.vip = tcp::endpoint(asio::ip::make_address("10.96.9.9"), 80);
+    who.peer = shopId("client");
+    who.source_ip = "127.0.0.1";
+    co_await proxy_->serve(std::make_unique<Lent>(downstream), who);
+    const std::string wire = downstream.written();
+    responses = co_await parseResponses(wire);
+  });
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 404);
+}
+
+TEST_F(ProxyTest, MalformedRequestAnswers400AndCloses) {
+  start(kByPath);
+  auto responses = exchange("GET / HTTP/1.1\r\nHost: api\r\nBad Header\r\n\r\n" + get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 400);
+  EXPECT_FALSE(responses[0].keep_alive);
+  EXPECT_EQ(v1_.requests, 0);
+}
+
+}  // namespace
+}  // namespace sluice::waypoint
