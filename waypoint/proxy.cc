@@ -327,12 +327,15 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   const std::string principal = x.who.peer.str();
   Peer peer{principal, x.who.peer.ns(), x.who.source_ip};
   auto decision = authorize(x.service->authorization, peer, x.view, x.service->port);
-  if (!decision.allowed)
-    co_return co_await respond(
-        x, AuthorizationDecision::kDeniedStatus, "RBAC: access denied\n",
-        AuthorizationDecision::kDeniedFlag,
+  if (!decision.allowed) {
+    // Named, not a temporary: GCC 12 frees a conditional (?:) temporary inside a co_await
+    // expression twice, which crashed every denied request.
+    const std::string why =
         "denied by " +
-            (decision.policy.empty() ? std::string("no ALLOW policy matched") : decision.policy));
+        (decision.policy.empty() ? std::string("no ALLOW policy matched") : decision.policy);
+    co_return co_await respond(x, AuthorizationDecision::kDeniedStatus, "RBAC: access denied\n",
+                               AuthorizationDecision::kDeniedFlag, why);
+  }
 
   auto selection = x.service->table.select(x.view, x.service->port);
   if (!selection)

@@ -436,6 +436,22 @@ TEST_F(ProxyTest, FaultAbortAnswersTheConfiguredStatusWithoutCallingTheApp) {
   EXPECT_THAT(log[0], HasSubstr("FI"));
 }
 
+TEST_F(ProxyTest, L7DenyAnswers403) {
+  start(kByPath, R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: api}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin*]}}]}]
+)");
+  auto responses = exchange(get("/admin/users") + get("/public"));
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 403);
+  EXPECT_EQ(responses[1].status, 200);  // the connection goes on after a denial
+  EXPECT_EQ(v1_.requests, 1);
+}
+
 TEST_F(ProxyTest, KeepAliveCarriesTwoRequestsOnOneDownstreamAndOneUpstreamConnection) {
   start(kByPath);
   // The second request arrives only after the first was answered (separate reads).
