@@ -19,6 +19,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 constexpr size_t kBodyChunk = 64 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::string endpointText(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address().to_string();
@@ -381,6 +382,14 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
 
   // The request body: kept for replay up to the limit, otherwise streamed once.
   if (!x.reader.done()) {
+    // A client that waits for 100 Continue would never send the body the proxy waits for:
+    // answer it here (Envoy does the same) and keep Expect from the upstream (see forward()).
+    if (const auto* expect = findHeader(x.headers, "expect");
+        expect != nullptr && equalsIgnoreCase(*expect, "100-continue")) {
+      error_code ec;
+      co_await x.down.write(asio::buffer(kContinue), ec);
+      if (ec) co_return false;
+    }
     std::vector<char> buffer(kBodyChunk);
     while (!x.reader.done()) {
       error_code ec;
@@ -421,6 +430,7 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
 
   // The request as the upstream sees it.
   HeaderList headers = x.headers;
+  std::erase_if(headers, [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); });
   applyEdits(headers, x.action->request_headers);
   applyEdits(headers, x.weighted->request_headers);
   if (!x.action->rewrite_authority.empty()) {

@@ -121,14 +121,14 @@ class App {
       std::string answer;
       if (fail_next > 0) {
         --fail_next;
-        answer = simpleResponse(503, name_ + " is failing\n", {}, true);
+        answer += simpleResponse(503, name_ + " is failing\n", {}, true);
       } else if (target.starts_with("/echo")) {
-        answer = simpleResponse(200, body, {{"x-app", name_}}, true);
+        answer += simpleResponse(200, body, {{"x-app", name_}}, true);
       } else if (target.starts_with("/download/")) {
         const size_t size = std::stoul(target.substr(10));
-        answer = simpleResponse(200, randomBytes(size, size), {{"x-app", name_}}, true);
+        answer += simpleResponse(200, randomBytes(size, size), {{"x-app", name_}}, true);
       } else {
-        answer = simpleResponse(200, name_, {{"x-app", name_}}, true);
+        answer += simpleResponse(200, name_, {{"x-app", name_}}, true);
       }
       co_await stream->write(asio::buffer(answer), ec);
       if (ec) co_return;
@@ -504,6 +504,25 @@ TEST_F(ProxyTest, ChunkedUploadIsReframedAndArrivesWhole) {
   EXPECT_EQ(responses[0].status, 200);
   EXPECT_EQ(sha256(v1_.last_body), sha256(upload));
   EXPECT_EQ(sha256(responses[0].body), sha256(upload));
+}
+
+TEST_F(ProxyTest, ExpectContinueIsAnsweredByTheProxyAndNotForwarded) {
+  start(kByPath);
+  // Given a client that sends its body only after 100 Continue (curl does for large uploads),
+  std::string requests =
+      "POST /echo HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  // when the proxy has the head (the body is a separate read, after the head),
+  auto responses = exchange(requests + "hello" + get("/after"), requests.size());
+  // then it says 100 Continue itself, the app sees no Expect (the body is already there), and
+  // the final response and the next request on the connection are intact.
+  ASSERT_EQ(responses.size(), 3u);
+  EXPECT_EQ(responses[0].status, 100);
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(responses[1].body, "hello");
+  EXPECT_EQ(responses[2].status, 200);
+  EXPECT_EQ(responses[2].body, "v1");
+  EXPECT_FALSE(std::any_of(v1_.last_headers.begin(), v1_.last_headers.end(),
+                           [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); }));
 }
 
 TEST_F(ProxyTest, UnknownVipAnswers404) {
