@@ -557,6 +557,14 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
         response = std::make_unique<ResponseReader>(*up->stream, up->in);
         if (x.method == "HEAD") response->skipBody();
         ec = co_await response->readHeader();
+        // Interim responses (100 Continue, 103 Early Hints) are not the answer: read on to the
+        // final one. (101 is final: the upgrade itself.)
+        while (!ec && response->message().result_int() / 100 == 1 &&
+               response->message().result_int() != 101) {
+          response = std::make_unique<ResponseReader>(*up->stream, up->in);
+          if (x.method == "HEAD") response->skipBody();
+          ec = co_await response->readHeader();
+        }
       }
       if (!ec) {
         int status = response->message().result_int();

@@ -119,6 +119,8 @@ class App {
         co_return;
       }
       std::string answer;
+      if (target.starts_with("/early-hints"))
+        answer = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
       if (fail_next > 0) {
         --fail_next;
         answer += simpleResponse(503, name_ + " is failing\n", {}, true);
@@ -523,6 +525,20 @@ TEST_F(ProxyTest, ExpectContinueIsAnsweredByTheProxyAndNotForwarded) {
   EXPECT_EQ(responses[2].body, "v1");
   EXPECT_FALSE(std::any_of(v1_.last_headers.begin(), v1_.last_headers.end(),
                            [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); }));
+}
+
+TEST_F(ProxyTest, InterimResponsesFromTheAppAreNotTakenForTheAnswer) {
+  start(kByPath);
+  // Given an app that sends 103 Early Hints before its 200,
+  auto responses = exchange(get("/early-hints") + get("/next"), get("/early-hints").size());
+  // then the client gets the 200 with its body, and the next request its own answer.
+  ASSERT_FALSE(responses.empty());
+  EXPECT_EQ(responses.back().body, "v1");
+  std::vector<int> finals;
+  for (const auto& r : responses)
+    if (r.status >= 200) finals.push_back(r.status);
+  EXPECT_THAT(finals, ::testing::ElementsAre(200, 200));
+  EXPECT_EQ(v1_.requests, 2);
 }
 
 TEST_F(ProxyTest, UnknownVipAnswers404) {
