@@ -395,8 +395,11 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
       error_code ec;
       size_t n = co_await x.reader.readBody(buffer.data(), buffer.size(), ec);
       if (ec) {
-        x.status = 400;
-        x.error = "request body: " + ec.message();
+        // A malformed body gets its 400, as a malformed head does (a client that went away
+        // will not read it, which is harmless).
+        const std::string why = "request body: " + ec.message();
+        const std::string answer = "bad request: " + why + "\n";
+        co_await respond(x, 400, answer, ResponseFlags(), why);
         co_return false;
       }
       x.body.append(buffer.data(), n);

@@ -541,6 +541,17 @@ TEST_F(ProxyTest, InterimResponsesFromTheAppAreNotTakenForTheAnswer) {
   EXPECT_EQ(v1_.requests, 2);
 }
 
+TEST_F(ProxyTest, MalformedChunkedBodyAnswers400) {
+  start(kByPath);
+  auto responses = exchange(
+      "POST /echo HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: "
+      "chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 400);
+  EXPECT_FALSE(responses[0].keep_alive);
+  EXPECT_EQ(v1_.requests, 0);
+}
+
 TEST_F(ProxyTest, UnknownVipAnswers404) {
   start(kByPath);
   MemoryByteStream downstream({get("/")});
