@@ -298,12 +298,13 @@ spec:
 
   // Sends `requests` (as downstream bytes, in reads of at most `piece`) on one connection and
   // returns the responses, once the proxy is done with the connection.
-  std::vector<Response> exchange(const std::string& requests, size_t piece = 16 * 1024) {
+  std::vector<Response> exchange(const std::string& requests, size_t piece = 16 * 1024,
+                                 const char* vip = "10.96.0.10") {
     MemoryByteStream downstream(MemoryByteStream::pieces(requests, piece));
     std::vector<Response> responses;
     sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
       Downstream who;
-      who.vip = tcp::endpoint(asio::ip::make_address("10.96.0.10"), 80);
+      who.vip = tcp::endpoint(asio::ip::make_address(vip), 80);
       who.peer = shopId("client");
       who.source_ip = "127.0.0.1";
       co_await proxy_->serve(std::make_unique<Lent>(downstream), who);
@@ -554,17 +555,7 @@ TEST_F(ProxyTest, MalformedChunkedBodyAnswers400) {
 
 TEST_F(ProxyTest, UnknownVipAnswers404) {
   start(kByPath);
-  MemoryByteStream downstream({get("/")});
-  std::vector<Response> responses;
-  sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
-    Downstream who;
-    who.vip = tcp::endpoint(asio::ip::make_address("10.96.9.9"), 80);
-    who.peer = shopId("client");
-    who.source_ip = "127.0.0.1";
-    co_await proxy_->serve(std::make_unique<Lent>(downstream), who);
-    const std::string wire = downstream.written();
-    responses = co_await parseResponses(wire);
-  });
+  auto responses = exchange(get("/"), 1024, "10.96.9.9");
   ASSERT_EQ(responses.size(), 1u);
   EXPECT_EQ(responses[0].status, 404);
 }
