@@ -247,7 +247,9 @@ class ProxyTest : public ::testing::Test {
 
   // Routes from a VirtualService whose `http:` list is `http` (indented four spaces), plus any
   // other documents, over pods v1 and v2 of service api (VIP 10.96.0.10:80, both on 127.0.0.1).
-  void start(std::string_view http, std::string_view extra = "") {
+  // `traffic_policy`, when given, is the DestinationRule's trafficPolicy (flow style).
+  void start(std::string_view http, std::string_view extra = "",
+             std::string_view traffic_policy = "") {
     std::string yaml = podYaml("api-v1", "v1", v1_.port()) + podYaml("api-v2", "v2", v2_.port()) +
                        R"(apiVersion: v1
 kind: Service
@@ -265,8 +267,9 @@ spec:
   subsets:
     - {name: v1, labels: {version: v1}}
     - {name: v2, labels: {version: v2}}
----
 )";
+    if (!traffic_policy.empty()) yaml += "  trafficPolicy: " + std::string(traffic_policy) + "\n";
+    yaml += "---\n";
     if (!http.empty())
       yaml +=
           "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
@@ -437,6 +440,57 @@ TEST_F(ProxyTest, FaultAbortAnswersTheConfiguredStatusWithoutCallingTheApp) {
   auto log = accessLog();
   ASSERT_EQ(log.size(), 1u);
   EXPECT_THAT(log[0], HasSubstr("FI"));
+}
+
+TEST_F(ProxyTest, FaultDelayHoldsTheRequestThenForwardsIt) {
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      fault: {delay: {fixedDelay: 150ms, percentage: {value: 100}}}
+)");
+  const auto before = Clock::now();
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_GE(Clock::now() - before, std::chrono::milliseconds(150));
+  EXPECT_EQ(v1_.requests, 1);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("DI"));
+}
+
+TEST_F(ProxyTest, SplitsTrafficByWeightWithinStatisticalBounds) {
+  start(R"(    - route:
+        - {destination: {host: api, subset: v1}, weight: 90}
+        - {destination: {host: api, subset: v2}, weight: 10}
+)");
+  // Given 2,000 requests on one connection (the issue's lab count), when each picks its subset,
+  std::string requests;
+  for (int i = 0; i < 2000; ++i) requests += get("/");
+  auto responses = exchange(requests);
+  // then v2 gets 10% of them, within five standard deviations (sqrt(2000 * 0.1 * 0.9) = 13.4).
+  ASSERT_EQ(responses.size(), 2000u);
+  int to_v2 = 0;
+  for (const auto& r : responses) to_v2 += r.body == "v2";
+  EXPECT_NEAR(to_v2, 200, 67);
+  EXPECT_EQ(v1_.requests + v2_.requests, 2000);
+}
+
+TEST_F(ProxyTest, OutlierDetectionEjectsAFailingEndpoint) {
+  v1_.fail_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 0}
+)",
+        "", "{outlierDetection: {consecutive5xxErrors: 1, baseEjectionTime: 30s}}");
+  // Given one 5xx, when the next request comes, then the only v1 endpoint is ejected: 503 UH.
+  auto responses = exchange(get("/") + get("/"));
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 503);
+  EXPECT_EQ(responses[1].status, 503);
+  EXPECT_EQ(v1_.requests, 1);
+  EXPECT_THAT(proxy_->ejectedEndpoints("outbound|80|v1|api.shop.svc.cluster.local"),
+              ::testing::ElementsAre("127.0.0.1:" + std::to_string(v1_.port())));
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_THAT(log[1], HasSubstr("UH"));
 }
 
 TEST_F(ProxyTest, L7DenyAnswers403) {
