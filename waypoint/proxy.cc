@@ -648,10 +648,14 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
     } else if (upstream_message.has_content_length()) {
       framing = {Framing::Kind::kLength,
                  std::stoull(std::string(upstream_message[http::field::content_length]))};
-    } else {
+    } else if (x.reader.message().version() >= 11) {
       framing = {Framing::Kind::kChunked, 0};  // chunked upstream, or until close
+    } else {
+      // An HTTP/1.0 client cannot read chunks (RFC 9112 section 6.1): the end of the
+      // connection ends the body.
+      framing = {Framing::Kind::kUntilClose, 0};
     }
-    bool keep_alive = x.keep_alive && x.reader.done();
+    bool keep_alive = x.keep_alive && x.reader.done() && framing.kind != Framing::Kind::kUntilClose;
     std::string response_head =
         responseHead(x.status, upstream_message.reason(), response_headers, framing, keep_alive);
     x.response_started = true;

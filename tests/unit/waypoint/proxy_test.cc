@@ -119,6 +119,13 @@ class App {
         co_return;
       }
       std::string answer;
+      if (target.starts_with("/no-length")) {
+        // A body delimited by the end of the connection (no length, not chunked).
+        answer = "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + name_;
+        co_await stream->write(asio::buffer(answer), ec);
+        stream->closeWrite();
+        co_return;
+      }
       if (target.starts_with("/early-hints"))
         answer = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
       if (fail_next > 0) {
@@ -605,6 +612,27 @@ TEST_F(ProxyTest, MalformedChunkedBodyAnswers400) {
   EXPECT_EQ(responses[0].status, 400);
   EXPECT_FALSE(responses[0].keep_alive);
   EXPECT_EQ(v1_.requests, 0);
+}
+
+TEST_F(ProxyTest, BodyUntilCloseIsChunkedForAnHttp11Client) {
+  start(kByPath);
+  auto responses = exchange(get("/no-length") + get("/next"), get("/no-length").size());
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].header("transfer-encoding"), "chunked");
+  EXPECT_EQ(responses[0].body, "v1");
+  EXPECT_TRUE(responses[0].keep_alive);
+  EXPECT_EQ(responses[1].body, "v1");
+}
+
+TEST_F(ProxyTest, Http10ClientNeverGetsChunkedEncoding) {
+  start(kByPath);
+  // An HTTP/1.0 client cannot read chunks (RFC 9112 6.1): the body ends with the connection.
+  auto responses = exchange("GET /no-length HTTP/1.0\r\nHost: api\r\n\r\n");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].header("transfer-encoding"), "");
+  EXPECT_EQ(responses[0].body, "v1");
+  EXPECT_FALSE(responses[0].keep_alive);
 }
 
 TEST_F(ProxyTest, UnknownVipAnswers404) {
