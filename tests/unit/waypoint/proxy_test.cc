@@ -119,6 +119,13 @@ class App {
         co_return;
       }
       std::string answer;
+      if (reader.message().method() == http::verb::head) {
+        const std::string full = simpleResponse(200, name_, {{"x-app", name_}}, true);
+        answer = full.substr(0, full.size() - name_.size());  // the head alone
+        co_await stream->write(asio::buffer(answer), ec);
+        if (ec) co_return;
+        continue;
+      }
       if (target.starts_with("/no-length")) {
         // A body delimited by the end of the connection (no length, not chunked).
         answer = "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + name_;
@@ -307,21 +314,28 @@ spec:
   }
 
   // Sends `requests` (as downstream bytes, in reads of at most `piece`) on one connection and
-  // returns the responses, once the proxy is done with the connection.
-  std::vector<Response> exchange(const std::string& requests, size_t piece = 16 * 1024,
-                                 const char* vip = "10.96.0.10") {
+  // returns what the proxy wrote back, once it is done with the connection.
+  std::string exchangeRaw(const std::string& requests, size_t piece = 16 * 1024,
+                          const char* vip = "10.96.0.10") {
     MemoryByteStream downstream(MemoryByteStream::pieces(requests, piece));
-    std::vector<Response> responses;
     sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
       Downstream who;
       who.vip = tcp::endpoint(asio::ip::make_address(vip), 80);
       who.peer = shopId("client");
       who.source_ip = "127.0.0.1";
       co_await proxy_->serve(std::make_unique<Lent>(downstream), who);
-      const std::string wire = downstream.written();
-      responses = co_await parseResponses(wire);
     });
     EXPECT_TRUE(downstream.writeClosed());
+    return downstream.written();
+  }
+
+  // The same, parsed into responses.
+  std::vector<Response> exchange(const std::string& requests, size_t piece = 16 * 1024,
+                                 const char* vip = "10.96.0.10") {
+    const std::string wire = exchangeRaw(requests, piece, vip);
+    std::vector<Response> responses;
+    sluice::testing::runAsync(
+        io_, [&]() -> asio::awaitable<void> { responses = co_await parseResponses(wire); });
     return responses;
   }
 
@@ -633,6 +647,35 @@ TEST_F(ProxyTest, Http10ClientNeverGetsChunkedEncoding) {
   EXPECT_EQ(responses[0].header("transfer-encoding"), "");
   EXPECT_EQ(responses[0].body, "v1");
   EXPECT_FALSE(responses[0].keep_alive);
+}
+
+TEST_F(ProxyTest, HeadResponseHasNoBodyAndTheNextRequestFollows) {
+  start(kByPath);
+  const std::string head = "HEAD / HTTP/1.1\r\nHost: api\r\n\r\n";
+  const std::string wire = exchangeRaw(head + get("/after"), head.size());
+  // The HEAD answer keeps the length the app gave but carries no body: the next response
+  // starts right after its head.
+  const size_t end_of_head = wire.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos) << wire;
+  const std::string first = wire.substr(0, end_of_head);
+  EXPECT_THAT(first, ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(first, HasSubstr("content-length: 2"));
+  EXPECT_THAT(wire.substr(end_of_head + 4), ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(wire, ::testing::EndsWith("v1"));
+  EXPECT_EQ(v1_.requests, 2);
+}
+
+TEST_F(ProxyTest, DefaultRouteRetriesA503OnTheOtherEndpoint) {
+  // Given no VirtualService (Istio's default retries: 503 twice) and v1 failing once,
+  v1_.fail_next = 1;
+  start("");
+  auto responses = exchange(get("/"));
+  // then the retry goes to the endpoint not tried yet.
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, "v2");
+  EXPECT_EQ(v1_.requests, 1);
+  EXPECT_EQ(v2_.requests, 1);
 }
 
 TEST_F(ProxyTest, UnknownVipAnswers404) {
