@@ -81,7 +81,7 @@ class App {
   int stall_next = 0;
   int requests = 0;
   int connections = 0;
-  std::string last_body;
+  std::string last_body, last_target;
   HeaderList last_headers;
 
  private:
@@ -112,6 +112,7 @@ class App {
       last_body = body;
       last_headers = forwardableHeaders(reader.message());
       const std::string target(reader.message().target());
+      last_target = target;
       if (stall_next > 0) {
         --stall_next;
         // No answer: wait until the other side gives up on this connection.
@@ -676,6 +677,40 @@ TEST_F(ProxyTest, DefaultRouteRetriesA503OnTheOtherEndpoint) {
   EXPECT_EQ(responses[0].body, "v2");
   EXPECT_EQ(v1_.requests, 1);
   EXPECT_EQ(v2_.requests, 1);
+}
+
+TEST_F(ProxyTest, HeaderEditsRewriteRedirectAndDirectResponse) {
+  start(R"(    - match: [{uri: {prefix: /old/}}]
+      rewrite: {uri: /new/}
+      headers:
+        request: {set: {x-added: "yes"}, remove: [x-secret]}
+        response: {set: {x-served-by: waypoint}}
+      route: [{destination: {host: api, subset: v1}}]
+    - match: [{uri: {exact: /moved}}]
+      redirect: {uri: /elsewhere, authority: example.com}
+    - match: [{uri: {exact: /teapot}}]
+      directResponse: {status: 418, body: {string: "short and stout"}}
+)");
+  auto responses = exchange("GET /old/page?q=1 HTTP/1.1\r\nHost: api\r\nX-Secret: s\r\n\r\n" +
+                            get("/moved") + get("/teapot"));
+  ASSERT_EQ(responses.size(), 3u);
+  // The app saw the rewritten path (query kept) and the edited request headers,
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(v1_.last_target, "/new/page?q=1");
+  auto value = [&](std::string_view name) {
+    for (const auto& [n, v] : v1_.last_headers)
+      if (equalsIgnoreCase(n, name)) return v;
+    return std::string("<none>");
+  };
+  EXPECT_EQ(value("x-added"), "yes");
+  EXPECT_EQ(value("x-secret"), "<none>");
+  // and the client the edited response; the other routes never reach an app.
+  EXPECT_EQ(responses[0].header("x-served-by"), "waypoint");
+  EXPECT_EQ(responses[1].status, 301);
+  EXPECT_EQ(responses[1].header("location"), "http://example.com/elsewhere");
+  EXPECT_EQ(responses[2].status, 418);
+  EXPECT_EQ(responses[2].body, "short and stout");
+  EXPECT_EQ(v1_.requests, 1);
 }
 
 TEST_F(ProxyTest, UnknownVipAnswers404) {
