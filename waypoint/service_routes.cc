@@ -625,6 +625,19 @@ class Compiler {
       }
       return true;
     };
+    const bool deny = out.action == AuthorizationPolicy::Action::kDeny;
+    // serviceAccounts ("ns/sa", or "sa" in the policy's namespace) name principals.
+    auto principalsOf = [&](const std::vector<std::string>& accounts) {
+      std::vector<std::string> principals;
+      for (const std::string& account : accounts) {
+        const size_t slash = account.find('/');
+        const std::string ns =
+            slash == std::string::npos ? policy.meta.ns : account.substr(0, slash);
+        const std::string sa = slash == std::string::npos ? account : account.substr(slash + 1);
+        principals.push_back(out_->trust_domain + "/ns/" + ns + "/sa/" + sa);
+      }
+      return principals;
+    };
     for (const cfg::AuthorizationRule& rule : policy.rules) {
       AuthorizationRule compiled;
       for (const cfg::PolicySource& from : rule.from) {
@@ -634,8 +647,34 @@ class Compiler {
         if (!blocks(from.ip_blocks, source.ip_blocks) ||
             !blocks(from.not_ip_blocks, source.not_ip_blocks))
           return std::nullopt;
+        for (std::string& p : principalsOf(from.not_service_accounts))
+          source.principals.not_values.push_back(std::move(p));  // excluded either way
+        // Fields left out would widen the source to "anyone": a source the waypoint cannot
+        // evaluate never matches in an ALLOW policy, and is matched without them in a DENY one
+        // (so it denies more, never less).
+        std::vector<std::string> unchecked;
+        if (!from.service_accounts.empty()) {
+          if (from.principals.empty())
+            source.principals.values = principalsOf(from.service_accounts);
+          else
+            unchecked.push_back("serviceAccounts together with principals");
+        }
+        if (!from.request_principals.empty() || !from.not_request_principals.empty())
+          unchecked.push_back("requestPrincipals (no JWT validation)");
+        if (!from.remote_ip_blocks.empty() || !from.not_remote_ip_blocks.empty())
+          unchecked.push_back("remoteIpBlocks");
+        if (!unchecked.empty()) {
+          std::string fields;
+          for (const auto& f : unchecked) fields += (fields.empty() ? "" : ", ") + f;
+          out_->problems.push_back(where + ": the waypoint does not evaluate " + fields +
+                                   (deny ? "; the DENY rule applies without them"
+                                         : "; that ALLOW source matches no request"));
+          if (!deny) continue;
+        }
         compiled.from.push_back(std::move(source));
       }
+      // Every source was dropped: the rule matches nothing (an empty `from` would mean anyone).
+      if (!rule.from.empty() && compiled.from.empty()) continue;
       for (const cfg::PolicyOperation& to : rule.to) {
         Operation operation;
         operation.hosts = {to.hosts, to.not_hosts};

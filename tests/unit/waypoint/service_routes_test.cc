@@ -537,6 +537,55 @@ spec:
   EXPECT_FALSE(authorize(service->authorization, from_other, page, 80).allowed);
 }
 
+// Who may call, as the compiled policies of service api-server decide.
+bool allowed(const RouteConfig& config, std::string_view sa, std::string_view path) {
+  const ServiceRoutes* service = config.find(kVip);
+  if (service == nullptr) return false;
+  RequestView request;
+  request.method = "GET";
+  request.setTarget(path);
+  const std::string principal = "cluster.local/ns/shop/sa/" + std::string(sa);
+  return authorize(service->authorization, Peer{principal, "shop", "10.0.0.5"}, request, 80)
+      .allowed;
+}
+
+constexpr std::string_view kPolicyHead = R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: api-server}]
+)";
+
+TEST(ServiceRoutes, AllowBySourceServiceAccountAdmitsOnlyThatAccount) {
+  auto config = compile(with({kShop, kPolicyHead, R"(  action: ALLOW
+  rules: [{from: [{source: {serviceAccounts: [shop/client, other]}}]}]
+)"}));
+  EXPECT_TRUE(allowed(*config, "client", "/"));
+  EXPECT_TRUE(allowed(*config, "other", "/"));  // a bare name is in the policy's namespace
+  EXPECT_FALSE(allowed(*config, "intruder", "/"));
+}
+
+TEST(ServiceRoutes, AllowOnRequestPrincipalsTheWaypointCannotCheckAdmitsNobody) {
+  // Given the usual "require a JWT" policy, and a waypoint that does not validate JWTs,
+  auto config = compile(with({kShop, kPolicyHead, R"(  action: ALLOW
+  rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]
+)"}));
+  // then no request is admitted (fail closed), and the operator is told why.
+  EXPECT_FALSE(allowed(*config, "client", "/"));
+  EXPECT_TRUE(anyProblemMentions(*config, "AuthorizationPolicy shop/p", "requestPrincipals"))
+      << allProblems(*config);
+}
+
+TEST(ServiceRoutes, DenyOnFieldsTheWaypointCannotCheckStillDenies) {
+  auto config = compile(with({kShop, kPolicyHead, R"(  action: DENY
+  rules:
+    - from: [{source: {remoteIpBlocks: [203.0.113.0/24]}}]
+      to: [{operation: {paths: [/admin*]}}]
+)"}));
+  EXPECT_FALSE(allowed(*config, "client", "/admin/users"));
+  EXPECT_TRUE(allowed(*config, "client", "/page"));
+}
+
 // ---- DestinationRule traffic policy ----------------------------------------------------
 
 TEST(ServiceRoutes, DestinationRulePolicyReachesTheClusterWithSubsetOverrides) {
