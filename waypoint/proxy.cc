@@ -19,6 +19,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 constexpr size_t kBodyChunk = 64 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::string endpointText(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address().to_string();
@@ -387,7 +388,6 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
       expect != nullptr && equalsIgnoreCase(*expect, "100-continue")) {
     std::erase_if(x.headers, [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); });
     if (!x.reader.done()) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       error_code ec;
       co_await x.down.write(asio::buffer(kContinue), ec);
     }
@@ -400,8 +400,11 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
       error_code ec;
       size_t n = co_await x.reader.readBody(buffer.data(), buffer.size(), ec);
       if (ec) {
-        x.status = 400;
+        // A malformed body gets its 400, as a malformed head does (a client that went away
+        // will not read it, which is harmless).
         x.error = "request body: " + ec.message();
+        x.reply_body = "bad request: " + x.error + "\n";
+        co_await respond(x, 400, ResponseFlags());
         co_return false;
       }
       x.body.append(buffer.data(), n);
@@ -645,10 +648,14 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
     } else if (upstream_message.has_content_length()) {
       framing = {Framing::Kind::kLength,
                  std::stoull(std::string(upstream_message[http::field::content_length]))};
-    } else {
+    } else if (x.reader.message().version() >= 11) {
       framing = {Framing::Kind::kChunked, 0};  // chunked upstream, or until close
+    } else {
+      // An HTTP/1.0 client cannot read chunks (RFC 9112 section 6.1): the end of the
+      // connection ends the body.
+      framing = {Framing::Kind::kUntilClose, 0};
     }
-    bool keep_alive = x.keep_alive && x.reader.done();
+    bool keep_alive = x.keep_alive && x.reader.done() && framing.kind != Framing::Kind::kUntilClose;
     std::string response_head =
         responseHead(x.status, upstream_message.reason(), response_headers, framing, keep_alive);
     x.response_started = true;

@@ -158,10 +158,11 @@ ValueMatch valueMatchFrom(const std::string& name, const cfg::StringMatch& match
 class Compiler {
  public:
   Compiler(const cfg::Snapshot& snapshot, std::string_view trust_domain,
-           std::string_view waypoint_ns, std::string_view waypoint_name)
+           std::string_view waypoint_ns, std::string_view waypoint_name, uint16_t hbone_port)
       : snapshot_(snapshot),
         waypoint_ns_(waypoint_ns),
         waypoint_name_(waypoint_name),
+        hbone_port_(hbone_port),
         out_(std::make_shared<RouteConfig>()) {
     out_->trust_domain = trust_domain;
   }
@@ -250,7 +251,7 @@ class Compiler {
         for (const auto& ip : pod->ips) {
           Endpoint endpoint;
           endpoint.address = {ip, *target};
-          endpoint.hbone = {ip, kHbonePort};
+          endpoint.hbone = {ip, hbone_port_};
           endpoint.identity = *id;
           endpoint.ns = pod->meta.ns;
           endpoint.name = pod->meta.name;
@@ -466,7 +467,19 @@ class Compiler {
         action.retry = RetryPolicy::istioDefault();
         if (rule.request_timeout) action.timeouts.total = *rule.request_timeout;
         if (rule.backend_request_timeout) action.timeouts.per_try = *rule.backend_request_timeout;
-        for (const cfg::HttpRouteFilter& filter : rule.filters) applyFilter(filter, action);
+        for (const cfg::HttpRouteFilter& filter : rule.filters) {
+          applyFilter(filter, action);
+          // ReplacePrefixMatch replaces what the rule's PathPrefix matched and keeps the rest;
+          // without prefix_matched the proxy would replace the whole path (ReplaceFullPath).
+          if (filter.type == cfg::HttpRouteFilter::Type::kUrlRewrite && filter.path &&
+              filter.path->type == "ReplacePrefixMatch") {
+            for (const cfg::HttpRouteMatch& m : rule.matches)
+              if (m.path_type == cfg::GatewayMatchType::kPathPrefix) {
+                action.prefix_matched = m.path;
+                break;
+              }
+          }
+        }
         for (const cfg::HttpBackendRef& backend : rule.backend_refs) {
           const std::string& ns = backend.ref.ns.empty() ? http_route.meta.ns : backend.ref.ns;
           const cfg::Service* target =
@@ -612,6 +625,19 @@ class Compiler {
       }
       return true;
     };
+    const bool deny = out.action == AuthorizationPolicy::Action::kDeny;
+    // serviceAccounts ("ns/sa", or "sa" in the policy's namespace) name principals.
+    auto principalsOf = [&](const std::vector<std::string>& accounts) {
+      std::vector<std::string> principals;
+      for (const std::string& account : accounts) {
+        const size_t slash = account.find('/');
+        const std::string ns =
+            slash == std::string::npos ? policy.meta.ns : account.substr(0, slash);
+        const std::string sa = slash == std::string::npos ? account : account.substr(slash + 1);
+        principals.push_back(out_->trust_domain + "/ns/" + ns + "/sa/" + sa);
+      }
+      return principals;
+    };
     for (const cfg::AuthorizationRule& rule : policy.rules) {
       AuthorizationRule compiled;
       for (const cfg::PolicySource& from : rule.from) {
@@ -621,8 +647,34 @@ class Compiler {
         if (!blocks(from.ip_blocks, source.ip_blocks) ||
             !blocks(from.not_ip_blocks, source.not_ip_blocks))
           return std::nullopt;
+        for (std::string& p : principalsOf(from.not_service_accounts))
+          source.principals.not_values.push_back(std::move(p));  // excluded either way
+        // Fields left out would widen the source to "anyone": a source the waypoint cannot
+        // evaluate never matches in an ALLOW policy, and is matched without them in a DENY one
+        // (so it denies more, never less).
+        std::vector<std::string> unchecked;
+        if (!from.service_accounts.empty()) {
+          if (from.principals.empty())
+            source.principals.values = principalsOf(from.service_accounts);
+          else
+            unchecked.push_back("serviceAccounts together with principals");
+        }
+        if (!from.request_principals.empty() || !from.not_request_principals.empty())
+          unchecked.push_back("requestPrincipals (no JWT validation)");
+        if (!from.remote_ip_blocks.empty() || !from.not_remote_ip_blocks.empty())
+          unchecked.push_back("remoteIpBlocks");
+        if (!unchecked.empty()) {
+          std::string fields;
+          for (const auto& f : unchecked) fields += (fields.empty() ? "" : ", ") + f;
+          out_->problems.push_back(where + ": the waypoint does not evaluate " + fields +
+                                   (deny ? "; the DENY rule applies without them"
+                                         : "; that ALLOW source matches no request"));
+          if (!deny) continue;
+        }
         compiled.from.push_back(std::move(source));
       }
+      // Every source was dropped: the rule matches nothing (an empty `from` would mean anyone).
+      if (!rule.from.empty() && compiled.from.empty()) continue;
       for (const cfg::PolicyOperation& to : rule.to) {
         Operation operation;
         operation.hosts = {to.hosts, to.not_hosts};
@@ -650,6 +702,7 @@ class Compiler {
 
   const cfg::Snapshot& snapshot_;
   std::string waypoint_ns_, waypoint_name_;
+  uint16_t hbone_port_;
   std::shared_ptr<RouteConfig> out_;
   std::map<std::string, size_t> cluster_index_;
 };
@@ -668,8 +721,9 @@ std::string serviceFqdn(std::string_view host, std::string_view ns) {
 std::shared_ptr<const RouteConfig> compileRoutes(const config::Snapshot& snapshot,
                                                  std::string_view trust_domain,
                                                  std::string_view waypoint_ns,
-                                                 std::string_view waypoint_name) {
-  return Compiler(snapshot, trust_domain, waypoint_ns, waypoint_name).compile();
+                                                 std::string_view waypoint_name,
+                                                 uint16_t hbone_port) {
+  return Compiler(snapshot, trust_domain, waypoint_ns, waypoint_name, hbone_port).compile();
 }
 
 }  // namespace sluice::waypoint

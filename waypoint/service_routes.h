@@ -120,11 +120,13 @@ struct RouteConfig {
 
 // The configuration as the waypoint `waypoint_ns/waypoint_name` serves it: every service with
 // a cluster IP (so that any VIP a ztunnel sends here resolves; ztunnel decides which services
-// use this waypoint).
+// use this waypoint). `hbone_port` is where endpoints take HBONE (15008 in a cluster; tests
+// that run several endpoint ztunnels on one loopback address pick their own).
 std::shared_ptr<const RouteConfig> compileRoutes(const config::Snapshot& snapshot,
                                                  std::string_view trust_domain,
                                                  std::string_view waypoint_ns,
-                                                 std::string_view waypoint_name);
+                                                 std::string_view waypoint_name,
+                                                 uint16_t hbone_port = kHbonePort);
 
 // "reviews" in namespace "shop" -> "reviews.shop.svc.cluster.local"; an FQDN is kept.
 std::string serviceFqdn(std::string_view host, std::string_view ns);

@@ -1,0 +1,733 @@
+// The waypoint's proxy end to end in one process, on 127.0.0.1 port 0: a downstream connection
+// (in memory) carries HTTP/1.1 requests into Proxy::serve(); the proxy routes them over real
+// mTLS HBONE (a test CA) to an "endpoint ztunnel" (an hbone::Server that answers CONNECT and
+// splices to the pod address), in front of two small HTTP apps, v1 and v2, that the tests tell
+// to answer, fail with 503 or stall.
+#include "waypoint/proxy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fstream>
+#include <random>
+
+#include "core/config/loader.h"
+#include "core/hbone/authority.h"
+#include "core/hbone/server.h"
+#include "core/hbone/splice.h"
+#include "core/hbone/stream.h"
+#include "core/identity/ca.h"
+#include "core/identity/tls.h"
+#include "support/async_test.h"
+#include "support/memory_byte_stream.h"
+#include "unit/config/config_test_util.h"
+
+namespace sluice::waypoint {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using sluice::testing::MemoryByteStream;
+using ::testing::HasSubstr;
+
+identity::SpiffeId shopId(const char* sa) {
+  return identity::SpiffeId::forWorkload("cluster.local", "shop", sa).value();
+}
+
+std::shared_ptr<asio::ssl::context> tlsContext(const identity::CertificateAuthority& ca,
+                                               const identity::SpiffeId& who, bool server) {
+  auto cert = ca.issue(who).value();
+  auto ctx = server ? identity::serverContext(*cert) : identity::clientContext(*cert);
+  return std::make_shared<asio::ssl::context>(ctx.value().release());
+}
+
+std::string randomBytes(size_t n, uint64_t seed) {
+  std::string out(n, '\0');
+  std::mt19937_64 random(seed);
+  for (auto& c : out) c = static_cast<char>(random());
+  return out;
+}
+
+std::string sha256(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : digest) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
+  }
+  return out;
+}
+
+// A pod's application: answers with its name, echoes the body on /echo, sends N bytes on
+// /download/N; the next `fail_next` requests get 503 and the next `stall_next` no answer at all.
+class App {
+ public:
+  App(asio::io_context& io, std::string name)
+      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        name_(std::move(name)) {
+    asio::co_spawn(io, acceptLoop(), asio::detached);
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  int fail_next = 0;
+  int stall_next = 0;
+  int requests = 0;
+  int connections = 0;
+  std::string last_body, last_target;
+  HeaderList last_headers;
+
+ private:
+  asio::awaitable<void> acceptLoop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      ++connections;
+      asio::co_spawn(acceptor_.get_executor(), serve(wrapSocket(std::move(socket))),
+                     asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(std::unique_ptr<ByteStream> stream) {
+    boost::beast::flat_buffer in;
+    std::vector<char> buffer(64 * 1024);
+    for (;;) {
+      RequestReader reader(*stream, in);
+      if (co_await reader.readHeader()) co_return;
+      std::string body;
+      error_code ec;
+      while (!reader.done()) {
+        size_t n = co_await reader.readBody(buffer.data(), buffer.size(), ec);
+        if (ec) co_return;
+        body.append(buffer.data(), n);
+      }
+      ++requests;
+      last_body = body;
+      last_headers = forwardableHeaders(reader.message());
+      const std::string target(reader.message().target());
+      last_target = target;
+      if (stall_next > 0) {
+        --stall_next;
+        // No answer: wait until the other side gives up on this connection.
+        while (!ec) co_await stream->read(asio::buffer(buffer), ec);
+        co_return;
+      }
+      std::string answer;
+      if (reader.message().method() == http::verb::head) {
+        const std::string full = simpleResponse(200, name_, {{"x-app", name_}}, true);
+        answer = full.substr(0, full.size() - name_.size());  // the head alone
+        co_await stream->write(asio::buffer(answer), ec);
+        if (ec) co_return;
+        continue;
+      }
+      if (target.starts_with("/no-length")) {
+        // A body delimited by the end of the connection (no length, not chunked).
+        answer = "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + name_;
+        co_await stream->write(asio::buffer(answer), ec);
+        stream->closeWrite();
+        co_return;
+      }
+      if (target.starts_with("/early-hints"))
+        answer = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+      if (fail_next > 0) {
+        --fail_next;
+        answer += simpleResponse(503, name_ + " is failing\n", {}, true);
+      } else if (target.starts_with("/echo")) {
+        answer += simpleResponse(200, body, {{"x-app", name_}}, true);
+      } else if (target.starts_with("/download/")) {
+        const size_t size = std::stoul(target.substr(10));
+        answer += simpleResponse(200, randomBytes(size, size), {{"x-app", name_}}, true);
+      } else {
+        answer += simpleResponse(200, name_, {{"x-app", name_}}, true);
+      }
+      co_await stream->write(asio::buffer(answer), ec);
+      if (ec) co_return;
+    }
+  }
+
+  tcp::acceptor acceptor_;
+  std::string name_;
+};
+
+// Lends a MemoryByteStream to Proxy::serve(), which wants to own its downstream.
+class Lent final : public ByteStream {
+ public:
+  explicit Lent(ByteStream& to) : to_(to) {}
+  asio::awaitable<size_t> read(asio::mutable_buffer buffer, error_code& ec) override {
+    co_return co_await to_.read(buffer, ec);
+  }
+  asio::awaitable<void> write(asio::const_buffer data, error_code& ec) override {
+    co_await to_.write(data, ec);
+  }
+  void closeWrite() override { to_.closeWrite(); }
+  void abort() override { to_.abort(); }
+
+ private:
+  ByteStream& to_;
+};
+
+struct Response {
+  int status = 0;
+  HeaderList headers;
+  std::string body;
+  bool keep_alive = true;
+  std::string header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (equalsIgnoreCase(n, name)) return v;
+    return {};
+  }
+};
+
+// Every response in what the proxy wrote downstream.
+asio::awaitable<std::vector<Response>> parseResponses(std::string_view wire) {
+  std::vector<Response> out;
+  MemoryByteStream stream({std::string(wire)});
+  boost::beast::flat_buffer in;
+  std::vector<char> buffer(64 * 1024);
+  for (;;) {
+    ResponseReader reader(stream, in);
+    error_code ec = co_await reader.readHeader();
+    if (ec) {
+      EXPECT_EQ(ec, error_code(http::error::end_of_stream)) << ec.message();
+      co_return out;
+    }
+    Response response;
+    response.status = reader.message().result_int();
+    response.keep_alive = reader.message().keep_alive();
+    for (const auto& field : reader.message())
+      response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    while (!reader.done()) {
+      size_t n = co_await reader.readBody(buffer.data(), buffer.size(), ec);
+      if (ec) {
+        ADD_FAILURE() << "response body: " << ec.message();
+        co_return out;
+      }
+      response.body.append(buffer.data(), n);
+    }
+    out.push_back(std::move(response));
+  }
+}
+
+std::string get(std::string_view target) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: api\r\n\r\n";
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  ProxyTest()
+      : ca_(identity::CertificateAuthority::generate("cluster.local").value()),
+        v1_(io_, "v1"),
+        v2_(io_, "v2") {
+    client_tls_ = tlsContext(ca_, shopId("waypoint"), false);
+    server_tls_ = tlsContext(ca_, shopId("api"), true);
+    // The endpoint ztunnel: accepts CONNECT for a pod address and splices it to the app.
+    auto server = hbone::Server::create(
+        io_.get_executor(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
+        [this] { return server_tls_; },
+        [this](std::shared_ptr<hbone::Stream> stream,
+               hbone::InboundContext context) -> asio::awaitable<void> {
+          ++tunnels_;
+          peers_.push_back(context.peer.str());
+          auto target = hbone::parseAuthority(stream->authority());
+          if (!target) {
+            stream->respond(400);
+            co_return;
+          }
+          tcp::socket app(io_);
+          auto [ec] = co_await app.async_connect(*target, asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            stream->respond(503);
+            co_return;
+          }
+          stream->respond(200);
+          co_await hbone::splice(app, *stream);
+        });
+    server_ = std::move(server.value());
+    server_->start();
+    log_path_ = (dir_.path() / "access.log").string();
+    access_log_ = telemetry::AccessLog::create(log_path_).value();
+  }
+
+  ~ProxyTest() override {
+    proxy_.reset();
+    server_->stop();
+  }
+
+  // Routes from a VirtualService whose `http:` list is `http` (indented four spaces), plus any
+  // other documents, over pods v1 and v2 of service api (VIP 10.96.0.10:80, both on 127.0.0.1).
+  // `traffic_policy`, when given, is the DestinationRule's trafficPolicy (flow style).
+  void start(std::string_view http, std::string_view extra = "",
+             std::string_view traffic_policy = "") {
+    std::string yaml = podYaml("api-v1", "v1", v1_.port()) + podYaml("api-v2", "v2", v2_.port()) +
+                       R"(apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  clusterIP: 10.96.0.10
+  selector: {app: api}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: shop}
+spec:
+  host: api
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+)";
+    if (!traffic_policy.empty()) yaml += "  trafficPolicy: " + std::string(traffic_policy) + "\n";
+    yaml += "---\n";
+    if (!http.empty())
+      yaml +=
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+          "metadata: {name: api, namespace: shop}\nspec:\n  hosts: [api]\n  http:\n" +
+          std::string(http) + "---\n";
+    yaml += extra;
+    auto loaded = config::loadString(yaml, "test.yaml");
+    ASSERT_NE(loaded.snapshot, nullptr) << yaml;
+    routes_ = compileRoutes(*loaded.snapshot, "cluster.local", "shop", "waypoint",
+                            server_->localEndpoint().port());
+    for (const auto& problem : routes_->problems) ADD_FAILURE() << problem;
+    ProxyOptions options;
+    options.identity = shopId("waypoint");
+    options.name = "waypoint";
+    options.ns = "shop";
+    options.client_tls = [this] { return client_tls_; };
+    options.connect_timeout = std::chrono::seconds(5);
+    proxy_ = std::make_unique<Proxy>(io_.get_executor(), options, nullptr, access_log_.get());
+    proxy_->setRoutes(routes_);
+  }
+
+  static std::string podYaml(const std::string& name, const std::string& version, uint16_t port) {
+    return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
+           ", namespace: shop, labels: {app: api, version: " + version +
+           "}}\nspec:\n  serviceAccountName: api\n  containers: [{name: app, ports: [{name: http, "
+           "containerPort: " +
+           std::to_string(port) + "}]}]\nstatus: {phase: Running, podIP: 127.0.0.1}\n---\n";
+  }
+
+  // Sends `requests` (as downstream bytes, in reads of at most `piece`) on one connection and
+  // returns what the proxy wrote back, once it is done with the connection.
+  std::string exchangeRaw(const std::string& requests, size_t piece = 16 * 1024,
+                          const char* vip = "10.96.0.10") {
+    MemoryByteStream downstream(MemoryByteStream::pieces(requests, piece));
+    sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
+      Downstream who;
+      who.vip = tcp::endpoint(asio::ip::make_address(vip), 80);
+      who.peer = shopId("client");
+      who.source_ip = "127.0.0.1";
+      co_await proxy_->serve(std::make_unique<Lent>(downstream), who);
+    });
+    EXPECT_TRUE(downstream.writeClosed());
+    return downstream.written();
+  }
+
+  // The same, parsed into responses.
+  std::vector<Response> exchange(const std::string& requests, size_t piece = 16 * 1024,
+                                 const char* vip = "10.96.0.10") {
+    const std::string wire = exchangeRaw(requests, piece, vip);
+    std::vector<Response> responses;
+    sluice::testing::runAsync(
+        io_, [&]() -> asio::awaitable<void> { responses = co_await parseResponses(wire); });
+    return responses;
+  }
+
+  // The access log lines written so far (ends the proxy: the log flushes when it closes).
+  std::vector<std::string> accessLog() {
+    proxy_.reset();
+    access_log_.reset();
+    std::ifstream in(log_path_);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+  asio::io_context io_;
+  config::testing::TempDir dir_;
+  identity::CertificateAuthority ca_;
+  std::shared_ptr<asio::ssl::context> client_tls_, server_tls_;
+  App v1_, v2_;
+  std::unique_ptr<hbone::Server> server_;
+  std::string log_path_;
+  std::unique_ptr<telemetry::AccessLog> access_log_;
+  std::shared_ptr<const RouteConfig> routes_;
+  std::unique_ptr<Proxy> proxy_;
+  int tunnels_ = 0;
+  std::vector<std::string> peers_;
+};
+
+constexpr std::string_view kByPath = R"(    - match: [{uri: {prefix: /v2}}]
+      route: [{destination: {host: api, subset: v2}}]
+    - route: [{destination: {host: api, subset: v1}}]
+)";
+
+TEST_F(ProxyTest, RequestReachesTheRoutedEndpointOverHbone) {
+  start(kByPath);
+  auto responses = exchange(get("/v2/hello") + get("/other"));
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, "v2");
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(responses[1].body, "v1");
+  // The endpoint saw the waypoint's identity, and the request carries trace headers.
+  ASSERT_FALSE(peers_.empty());
+  EXPECT_EQ(peers_[0], "spiffe://cluster.local/ns/shop/sa/waypoint");
+  auto has = [&](std::string_view name) {
+    return std::any_of(v1_.last_headers.begin(), v1_.last_headers.end(),
+                       [&](const auto& h) { return equalsIgnoreCase(h.first, name); });
+  };
+  EXPECT_TRUE(has("x-request-id"));
+  EXPECT_TRUE(has("traceparent"));
+}
+
+TEST_F(ProxyTest, Two503sAreRetriedAndTheClientSees200) {
+  v1_.fail_next = 2;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 3, retryOn: 5xx}
+)");
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, "v1");
+  EXPECT_EQ(v1_.requests, 3);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("\"attempts\":3"));
+  EXPECT_THAT(log[0], HasSubstr("\"response_code\":200"));
+}
+
+TEST_F(ProxyTest, AttemptsZeroPassesThe503ToTheClient) {
+  v1_.fail_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 0}
+)");
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 503);
+  EXPECT_EQ(responses[0].body, "v1 is failing\n");
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, PerTryTimeoutCutsASlowTryAndTheRetrySucceeds) {
+  v1_.stall_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 2, perTryTimeout: 200ms, retryOn: 5xx}
+)");
+  const auto before = Clock::now();
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(v1_.requests, 2);
+  EXPECT_GE(Clock::now() - before, std::chrono::milliseconds(200));
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("\"attempts\":2"));
+}
+
+TEST_F(ProxyTest, TotalTimeoutAnswers504WithFlagUT) {
+  v1_.stall_next = 100;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      timeout: 300ms
+      retries: {attempts: 5, perTryTimeout: 200ms, retryOn: 5xx}
+)");
+  const auto before = Clock::now();
+  auto responses = exchange(get("/"));
+  const auto took = Clock::now() - before;
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 504);
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("\"response_code\":504"));
+  EXPECT_THAT(log[0], HasSubstr("UT"));
+}
+
+TEST_F(ProxyTest, FaultAbortAnswersTheConfiguredStatusWithoutCallingTheApp) {
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+)");
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 418);
+  EXPECT_EQ(v1_.requests, 0);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("FI"));
+}
+
+TEST_F(ProxyTest, FaultDelayHoldsTheRequestThenForwardsIt) {
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      fault: {delay: {fixedDelay: 150ms, percentage: {value: 100}}}
+)");
+  const auto before = Clock::now();
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_GE(Clock::now() - before, std::chrono::milliseconds(150));
+  EXPECT_EQ(v1_.requests, 1);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("DI"));
+}
+
+TEST_F(ProxyTest, SplitsTrafficByWeightWithinStatisticalBounds) {
+  start(R"(    - route:
+        - {destination: {host: api, subset: v1}, weight: 90}
+        - {destination: {host: api, subset: v2}, weight: 10}
+)");
+  // Given 2,000 requests on one connection (the issue's lab count), when each picks its subset,
+  std::string requests;
+  for (int i = 0; i < 2000; ++i) requests += get("/");
+  auto responses = exchange(requests);
+  // then v2 gets 10% of them, within five standard deviations (sqrt(2000 * 0.1 * 0.9) = 13.4).
+  ASSERT_EQ(responses.size(), 2000u);
+  int to_v2 = 0;
+  for (const auto& r : responses) to_v2 += r.body == "v2";
+  EXPECT_NEAR(to_v2, 200, 67);
+  EXPECT_EQ(v1_.requests + v2_.requests, 2000);
+}
+
+TEST_F(ProxyTest, OutlierDetectionEjectsAFailingEndpoint) {
+  v1_.fail_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 0}
+)",
+        "", "{outlierDetection: {consecutive5xxErrors: 1, baseEjectionTime: 30s}}");
+  // Given one 5xx, when the next request comes, then the only v1 endpoint is ejected: 503 UH.
+  auto responses = exchange(get("/") + get("/"));
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 503);
+  EXPECT_EQ(responses[1].status, 503);
+  EXPECT_EQ(v1_.requests, 1);
+  EXPECT_THAT(proxy_->ejectedEndpoints("outbound|80|v1|api.shop.svc.cluster.local"),
+              ::testing::ElementsAre("127.0.0.1:" + std::to_string(v1_.port())));
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_THAT(log[1], HasSubstr("UH"));
+}
+
+TEST_F(ProxyTest, L7DenyAnswers403) {
+  start(kByPath, R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: api}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin*]}}]}]
+)");
+  auto responses = exchange(get("/admin/users") + get("/public"));
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 403);
+  EXPECT_EQ(responses[1].status, 200);  // the connection goes on after a denial
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, KeepAliveCarriesTwoRequestsOnOneDownstreamAndOneUpstreamConnection) {
+  start(kByPath);
+  // The second request arrives only after the first was answered (separate reads).
+  auto responses = exchange(get("/one") + get("/two"), get("/one").size());
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_TRUE(responses[0].keep_alive);
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(v1_.requests, 2);
+  EXPECT_EQ(v1_.connections, 1);
+  EXPECT_EQ(tunnels_, 1);
+}
+
+TEST_F(ProxyTest, ConnectionCloseFromTheClientEndsTheConnectionAfterTheResponse) {
+  start(kByPath);
+  auto responses =
+      exchange("GET / HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n" + get("/never"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_FALSE(responses[0].keep_alive);
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, LargeUploadAndDownloadPassUnchanged) {
+  start(kByPath);
+  // Larger than the replay buffer (1 MiB), so the upload streams through unbuffered.
+  const std::string upload = randomBytes((1 << 20) + 12345, 7);
+  const size_t download = (1 << 20) + 54321;
+  std::string requests =
+      "POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " + std::to_string(upload.size()) +
+      "\r\n\r\n" + upload + get("/download/" + std::to_string(download));
+  auto responses = exchange(requests);
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body.size(), upload.size());
+  EXPECT_EQ(sha256(responses[0].body), sha256(upload));
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(responses[1].body.size(), download);
+  EXPECT_EQ(sha256(responses[1].body), sha256(randomBytes(download, download)));
+}
+
+TEST_F(ProxyTest, ChunkedUploadIsReframedAndArrivesWhole) {
+  start(kByPath);
+  const std::string upload = randomBytes(200'000, 3);
+  std::string requests =
+      requestHead("POST", "/echo", {{"host", "api"}}, {Framing::Kind::kChunked, 0}) +
+      chunk(upload.substr(0, 70'000)) + chunk(upload.substr(70'000)) + std::string(kLastChunk);
+  auto responses = exchange(requests, 4096);
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(sha256(v1_.last_body), sha256(upload));
+  EXPECT_EQ(sha256(responses[0].body), sha256(upload));
+}
+
+TEST_F(ProxyTest, ExpectContinueIsAnsweredByTheProxyAndNotForwarded) {
+  start(kByPath);
+  // Given a client that sends its body only after 100 Continue (curl does for large uploads),
+  std::string requests =
+      "POST /echo HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  // when the proxy has the head (the body is a separate read, after the head),
+  auto responses = exchange(requests + "hello" + get("/after"), requests.size());
+  // then it says 100 Continue itself, the app sees no Expect (the body is already there), and
+  // the final response and the next request on the connection are intact.
+  ASSERT_EQ(responses.size(), 3u);
+  EXPECT_EQ(responses[0].status, 100);
+  EXPECT_EQ(responses[1].status, 200);
+  EXPECT_EQ(responses[1].body, "hello");
+  EXPECT_EQ(responses[2].status, 200);
+  EXPECT_EQ(responses[2].body, "v1");
+  EXPECT_FALSE(std::any_of(v1_.last_headers.begin(), v1_.last_headers.end(),
+                           [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); }));
+}
+
+TEST_F(ProxyTest, InterimResponsesFromTheAppAreNotTakenForTheAnswer) {
+  start(kByPath);
+  // Given an app that sends 103 Early Hints before its 200,
+  auto responses = exchange(get("/early-hints") + get("/next"), get("/early-hints").size());
+  // then the client gets the 200 with its body, and the next request its own answer.
+  ASSERT_FALSE(responses.empty());
+  EXPECT_EQ(responses.back().body, "v1");
+  std::vector<int> finals;
+  for (const auto& r : responses)
+    if (r.status >= 200) finals.push_back(r.status);
+  EXPECT_THAT(finals, ::testing::ElementsAre(200, 200));
+  EXPECT_EQ(v1_.requests, 2);
+}
+
+TEST_F(ProxyTest, MalformedChunkedBodyAnswers400) {
+  start(kByPath);
+  auto responses = exchange(
+      "POST /echo HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: "
+      "chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 400);
+  EXPECT_FALSE(responses[0].keep_alive);
+  EXPECT_EQ(v1_.requests, 0);
+}
+
+TEST_F(ProxyTest, BodyUntilCloseIsChunkedForAnHttp11Client) {
+  start(kByPath);
+  auto responses = exchange(get("/no-length") + get("/next"), get("/no-length").size());
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].header("transfer-encoding"), "chunked");
+  EXPECT_EQ(responses[0].body, "v1");
+  EXPECT_TRUE(responses[0].keep_alive);
+  EXPECT_EQ(responses[1].body, "v1");
+}
+
+TEST_F(ProxyTest, Http10ClientNeverGetsChunkedEncoding) {
+  start(kByPath);
+  // An HTTP/1.0 client cannot read chunks (RFC 9112 6.1): the body ends with the connection.
+  auto responses = exchange("GET /no-length HTTP/1.0\r\nHost: api\r\n\r\n");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].header("transfer-encoding"), "");
+  EXPECT_EQ(responses[0].body, "v1");
+  EXPECT_FALSE(responses[0].keep_alive);
+}
+
+TEST_F(ProxyTest, HeadResponseHasNoBodyAndTheNextRequestFollows) {
+  start(kByPath);
+  const std::string head = "HEAD / HTTP/1.1\r\nHost: api\r\n\r\n";
+  const std::string wire = exchangeRaw(head + get("/after"), head.size());
+  // The HEAD answer keeps the length the app gave but carries no body: the next response
+  // starts right after its head.
+  const size_t end_of_head = wire.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos) << wire;
+  const std::string first = wire.substr(0, end_of_head);
+  EXPECT_THAT(first, ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(first, HasSubstr("content-length: 2"));
+  EXPECT_THAT(wire.substr(end_of_head + 4), ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(wire, ::testing::EndsWith("v1"));
+  EXPECT_EQ(v1_.requests, 2);
+}
+
+TEST_F(ProxyTest, DefaultRouteRetriesA503OnTheOtherEndpoint) {
+  // Given no VirtualService (Istio's default retries: 503 twice) and v1 failing once,
+  v1_.fail_next = 1;
+  start("");
+  auto responses = exchange(get("/"));
+  // then the retry goes to the endpoint not tried yet.
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, "v2");
+  EXPECT_EQ(v1_.requests, 1);
+  EXPECT_EQ(v2_.requests, 1);
+}
+
+TEST_F(ProxyTest, HeaderEditsRewriteRedirectAndDirectResponse) {
+  start(R"(    - match: [{uri: {prefix: /old/}}]
+      rewrite: {uri: /new/}
+      headers:
+        request: {set: {x-added: "yes"}, remove: [x-secret]}
+        response: {set: {x-served-by: waypoint}}
+      route: [{destination: {host: api, subset: v1}}]
+    - match: [{uri: {exact: /moved}}]
+      redirect: {uri: /elsewhere, authority: example.com}
+    - match: [{uri: {exact: /teapot}}]
+      directResponse: {status: 418, body: {string: "short and stout"}}
+)");
+  auto responses = exchange("GET /old/page?q=1 HTTP/1.1\r\nHost: api\r\nX-Secret: s\r\n\r\n" +
+                            get("/moved") + get("/teapot"));
+  ASSERT_EQ(responses.size(), 3u);
+  // The app saw the rewritten path (query kept) and the edited request headers,
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(v1_.last_target, "/new/page?q=1");
+  auto value = [&](std::string_view name) {
+    for (const auto& [n, v] : v1_.last_headers)
+      if (equalsIgnoreCase(n, name)) return v;
+    return std::string("<none>");
+  };
+  EXPECT_EQ(value("x-added"), "yes");
+  EXPECT_EQ(value("x-secret"), "<none>");
+  // and the client the edited response; the other routes never reach an app.
+  EXPECT_EQ(responses[0].header("x-served-by"), "waypoint");
+  EXPECT_EQ(responses[1].status, 301);
+  EXPECT_EQ(responses[1].header("location"), "http://example.com/elsewhere");
+  EXPECT_EQ(responses[2].status, 418);
+  EXPECT_EQ(responses[2].body, "short and stout");
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, UnknownVipAnswers404) {
+  start(kByPath);
+  auto responses = exchange(get("/"), 1024, "10.96.9.9");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 404);
+}
+
+TEST_F(ProxyTest, MalformedRequestAnswers400AndCloses) {
+  start(kByPath);
+  auto responses = exchange("GET / HTTP/1.1\r\nHost: api\r\nBad Header\r\n\r\n" + get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 400);
+  EXPECT_FALSE(responses[0].keep_alive);
+  EXPECT_EQ(v1_.requests, 0);
+}
+
+}  // namespace
+}  // namespace sluice::waypoint
