@@ -214,16 +214,22 @@ through_waypoint() {
   curl_as shop/client http://198.19.0.20/ >/dev/null && grep -q '"authority":"198.19.0.20:80"' "$waypoint_log"
 }
 eventually 20 through_waypoint || { echo "reviews traffic never reached the waypoint" >&2; tail "$waypoint_log" >&2; exit 1; }
-waypoint_metric() {  # METRIC_REGEX LABEL...: matching istio_requests_total series, short form
-  "$sluicectl" lab exec "${lab[@]}" shop/waypoint-0 -- curl -s http://127.0.0.1:15020/metrics | python3 -c '
+waypoint_metric() {  # istio_requests_total of the reviews service, one line a series
+  "$sluicectl" lab exec "${lab[@]}" shop/waypoint-0 -- curl -s http://127.0.0.1:15020/metrics |
+    python3 -c "$(cat <<'PY'
 import re, sys
 for line in sys.stdin:
     m = re.match(r"istio_requests_total[{](.*)[}] (\S+)", line)
-    if not m: continue
-    labels = dict(re.findall(r"([a-z_]+)=\"([^\"]*)\"", m.group(1)))
-    if labels.get("destination_service_name") != "reviews": continue
-    print(f"  istio_requests_total{{reporter={labels[\"reporter\"]}, destination_version={labels[\"destination_version\"]}, "
-          f"response_code={labels[\"response_code\"]}, response_flags={labels[\"response_flags\"]}}} = {m.group(2)}")'
+    if not m:
+        continue
+    labels = dict(re.findall(r'([a-z_]+)="([^"]*)"', m.group(1)))
+    if labels.get("destination_service_name") != "reviews":
+        continue
+    shown = ", ".join(f"{k}={labels[k]}" for k in
+                      ("reporter", "destination_version", "response_code", "response_flags"))
+    print(f"  istio_requests_total{{{shown}}} = {m.group(2)}")
+PY
+)"
 }
 
 step "the 90/10 split: 200 requests from shop/client to the reviews VIP"
@@ -234,10 +240,13 @@ waypoint_metric
 
 step "a failing endpoint: 503 twice, then 200; the waypoint retries (retryOn: 5xx), the client sees 200"
 curl_as shop/client http://198.19.0.20/fail/demo/2 | sed 's/^/  /'
-grep '"path":"/fail/demo/2"' "$waypoint_log" | python3 -c '
+grep '"path":"/fail/demo/2"' "$waypoint_log" | python3 -c "$(cat <<'PY'
 import json, sys
 r = json.loads(sys.stdin.readline())
-print(f"  waypoint access log: {r[\"response_code\"]} after {r[\"attempts\"]} attempts via {r[\"upstream_cluster\"]}")'
+print(f"  waypoint access log: {r['response_code']} after {r['attempts']} attempts via {r['upstream_cluster']}")
+PY
+)"
+waypoint_metric | grep 'response_code=200'
 
 step "a slow endpoint (2.5 s per try, perTryTimeout 2s): the 5 s route timeout answers 504 (flag UT)"
 "$sluicectl" lab exec "${lab[@]}" shop/client -- curl -s -o /dev/null -w '  HTTP %{http_code} after %{time_total} s\n' \
