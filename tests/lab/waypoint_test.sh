@@ -114,30 +114,6 @@ spec:
   selector: {app: ratings}
   ports: [{name: http, port: 80, targetPort: 8080}]
 ---
-# The VirtualService, unchanged.
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: reviews, namespace: shop}
-spec:
-  hosts: [reviews]
-  http:
-    - route:
-        - destination: {host: reviews, subset: v1}
-          weight: 90
-        - destination: {host: reviews, subset: v2}
-          weight: 10
-      timeout: 5s
-      retries: {attempts: 3, perTryTimeout: 2s, retryOn: 5xx}
----
-apiVersion: networking.istio.io/v1beta1
-kind: DestinationRule
-metadata: {name: reviews, namespace: shop}
-spec:
-  host: reviews
-  subsets:
-    - {name: v1, labels: {version: v1}}
-    - {name: v2, labels: {version: v2}}
----
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: ratings, namespace: shop}
@@ -175,6 +151,8 @@ spec:
   action: DENY
   rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
 YAML
+  echo "---"
+  cat "$here/../../examples/waypoint/reviews-routes.yaml"  # the VirtualService, unchanged
 } >"$work/config/mesh.yaml"
 
 if "$sluicectl" lab up --config "$work/config" "${lab[@]}" --ztunnel-arg --no-admin >"$work/up.out" 2>&1; then
