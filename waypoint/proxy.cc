@@ -321,6 +321,11 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
     x.reply_body = x.error + " behind this waypoint\n";
     co_return co_await respond(x, 404, ResponseFlag::kNoRouteFound);
   }
+  if (x.who.require_binding && !x.service->bound) {
+    x.error = "service " + x.service->host + " does not use this waypoint";
+    x.reply_body = x.error + " (label it sluice.dev/use-waypoint)\n";
+    co_return co_await respond(x, 404, ResponseFlag::kNoRouteFound);
+  }
 
   const std::string principal = x.who.peer.str();
   Peer peer{principal, x.who.peer.ns(), x.who.source_ip};

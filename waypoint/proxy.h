@@ -45,6 +45,9 @@ struct Downstream {
   boost::asio::ip::tcp::endpoint vip;  // the CONNECT :authority
   identity::SpiffeId peer;             // the client ztunnel's workload identity
   std::string source_ip;               // from the forwarded header, else the peer's address
+  // Tunnels from ztunnels are only for services bound to this waypoint; the plain listeners
+  // an operator configures (and tests) name their service themselves.
+  bool require_binding = false;
 };
 
 class Proxy {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/config/waypoint_binding.h"
+
 namespace sluice::waypoint {
 namespace {
 
@@ -274,6 +276,8 @@ class Compiler {
     routes.ns = service.meta.ns;
     routes.port = port.port;
     routes.authorization = authorizationFor(service);
+    auto waypoint = cfg::waypointFor(snapshot_, service);
+    routes.bound = waypoint && waypoint->ns == waypoint_ns_ && waypoint->name == waypoint_name_;
 
     if (const cfg::VirtualService* vs = virtualServiceFor(service)) {
       if (compileVirtualService(*vs, service, port, routes)) return routes;

@@ -101,6 +101,9 @@ struct ServiceRoutes {
   std::string name, ns;
   uint16_t port = 0;
   std::string source;  // "VirtualService shop/api", "HTTPRoute shop/api" or "default"
+  // Whether the Service (or its Namespace) names this waypoint (sluice.dev/use-waypoint):
+  // tunnels for other services are refused, as an Istio waypoint has no listener for them.
+  bool bound = false;
   RouteTable table = RouteTable::firstMatch({});
   std::vector<RouteAction> actions;  // Route::action indexes these
   std::vector<AuthorizationPolicy> authorization;

@@ -237,6 +237,7 @@ struct Waypoint::Impl {
         for (const auto& action : service.actions) actions.push_back(json::string(action.name));
         services.push_back(json::object{{"vip", endpointText(vip)},
                                         {"host", service.host},
+                                        {"bound", service.bound},
                                         {"routes_from", service.source},
                                         {"routes", std::move(actions)},
                                         {"authorization_policies", service.authorization.size()}});
@@ -350,6 +351,7 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
         }
         who.vip = *vip;
         who.peer = context.peer;
+        who.require_binding = true;
         who.source_ip = context.peer_address.address().to_string();
         if (auto forwarded = stream->header("forwarded"); forwarded.rfind("for=", 0) == 0) {
           std::string address = forwarded.substr(4);

@@ -261,7 +261,7 @@ class ProxyTest : public ::testing::Test {
   }
 
   // Routes from a VirtualService whose `http:` list is `http` (indented four spaces), plus any
-  // other documents, over pods v1 and v2 of service api (VIP 10.96.0.10:80, both on 127.0.0.1).
+  // other documents, over pods v1 and v2 of service api (VIP 198.19.0.10:80, both on 127.0.0.1).
   // `traffic_policy`, when given, is the DestinationRule's trafficPolicy (flow style).
   void start(std::string_view http, std::string_view extra = "",
              std::string_view traffic_policy = "") {
@@ -270,7 +270,7 @@ class ProxyTest : public ::testing::Test {
 kind: Service
 metadata: {name: api, namespace: shop}
 spec:
-  clusterIP: 10.96.0.10
+  clusterIP: 198.19.0.10
   selector: {app: api}
   ports: [{name: http, port: 80, targetPort: http}]
 ---
@@ -317,7 +317,7 @@ spec:
   // Sends `requests` (as downstream bytes, in reads of at most `piece`) on one connection and
   // returns what the proxy wrote back, once it is done with the connection.
   std::string exchangeRaw(const std::string& requests, size_t piece = 16 * 1024,
-                          const char* vip = "10.96.0.10") {
+                          const char* vip = "198.19.0.10") {
     MemoryByteStream downstream(MemoryByteStream::pieces(requests, piece));
     sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
       Downstream who;
@@ -332,7 +332,7 @@ spec:
 
   // The same, parsed into responses.
   std::vector<Response> exchange(const std::string& requests, size_t piece = 16 * 1024,
-                                 const char* vip = "10.96.0.10") {
+                                 const char* vip = "198.19.0.10") {
     const std::string wire = exchangeRaw(requests, piece, vip);
     std::vector<Response> responses;
     sluice::testing::runAsync(
@@ -715,7 +715,7 @@ TEST_F(ProxyTest, HeaderEditsRewriteRedirectAndDirectResponse) {
 
 TEST_F(ProxyTest, UnknownVipAnswers404) {
   start(kByPath);
-  auto responses = exchange(get("/"), 1024, "10.96.9.9");
+  auto responses = exchange(get("/"), 1024, "198.19.9.9");
   ASSERT_EQ(responses.size(), 1u);
   EXPECT_EQ(responses[0].status, 404);
 }

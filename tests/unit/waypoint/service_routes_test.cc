@@ -18,7 +18,7 @@ using boost::asio::ip::tcp;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-// Namespace shop: service api-server (VIP 10.96.0.10, port 80 -> the pods' port named http,
+// Namespace shop: service api-server (VIP 198.19.0.10, port 80 -> the pods' port named http,
 // 8080) with two v1 pods and one v2 pod.
 constexpr std::string_view kShop = R"(apiVersion: v1
 kind: Pod
@@ -26,7 +26,7 @@ metadata: {name: api-v1-a, namespace: shop, labels: {app: api-server, version: v
 spec:
   serviceAccountName: api
   containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
-status: {phase: Running, podIP: 10.0.0.11}
+status: {phase: Running, podIP: 198.18.0.11}
 ---
 apiVersion: v1
 kind: Pod
@@ -34,7 +34,7 @@ metadata: {name: api-v1-b, namespace: shop, labels: {app: api-server, version: v
 spec:
   serviceAccountName: api
   containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
-status: {phase: Running, podIP: 10.0.0.12}
+status: {phase: Running, podIP: 198.18.0.12}
 ---
 apiVersion: v1
 kind: Pod
@@ -42,13 +42,13 @@ metadata: {name: api-v2-a, namespace: shop, labels: {app: api-server, version: v
 spec:
   serviceAccountName: api
   containers: [{name: app, ports: [{name: http, containerPort: 9090}]}]
-status: {phase: Running, podIP: 10.0.0.21}
+status: {phase: Running, podIP: 198.18.0.21}
 ---
 apiVersion: v1
 kind: Service
 metadata: {name: api-server, namespace: shop}
 spec:
-  clusterIP: 10.96.0.10
+  clusterIP: 198.19.0.10
   selector: {app: api-server}
   ports: [{name: http, port: 80, targetPort: http}]
 ---
@@ -82,7 +82,7 @@ spec:
 ---
 )";
 
-const tcp::endpoint kVip{make_address("10.96.0.10"), 80};
+const tcp::endpoint kVip{make_address("198.19.0.10"), 80};
 
 std::shared_ptr<const RouteConfig> compile(const std::string& yaml) {
   auto loaded = config::loadString(yaml, "test.yaml");
@@ -163,9 +163,9 @@ TEST(ServiceRoutes, IssueSplitMakesTwoSubsetClustersWeighted90To10) {
   EXPECT_EQ(v1.name, "outbound|80|v1|api-server.shop.svc.cluster.local");
   EXPECT_EQ(v2.name, "outbound|80|v2|api-server.shop.svc.cluster.local");
   // whose endpoints are the pods' IPs at the named target port, each with its own identity,
-  EXPECT_THAT(addresses(v1), ::testing::ElementsAre("10.0.0.11:8080", "10.0.0.12:8080"));
-  EXPECT_THAT(addresses(v2), ::testing::ElementsAre("10.0.0.21:9090"));
-  EXPECT_EQ(v1.endpoints[0].hbone, tcp::endpoint(make_address("10.0.0.11"), 15008));
+  EXPECT_THAT(addresses(v1), ::testing::ElementsAre("198.18.0.11:8080", "198.18.0.12:8080"));
+  EXPECT_THAT(addresses(v2), ::testing::ElementsAre("198.18.0.21:9090"));
+  EXPECT_EQ(v1.endpoints[0].hbone, tcp::endpoint(make_address("198.18.0.11"), 15008));
   EXPECT_EQ(v1.endpoints[0].identity.str(), "spiffe://cluster.local/ns/shop/sa/api");
   EXPECT_EQ(v1.endpoints[0].workload, "shop/api-v1-a");
   // and retries 3 times on 5xx only, 2 s per try, within 5 s in all.
@@ -175,6 +175,33 @@ TEST(ServiceRoutes, IssueSplitMakesTwoSubsetClustersWeighted90To10) {
   EXPECT_FALSE(action->retry.has(RetryOn::kConnectFailure));
   EXPECT_EQ(action->timeouts.total, 5s);
   EXPECT_EQ(action->timeouts.per_try, 2s);
+}
+
+TEST(ServiceRoutes, KnowsWhichServicesUseThisWaypoint) {
+  // Given the service labelled for waypoint shop/waypoint and a second one without a label,
+  std::string labelled(kShop);
+  labelled.replace(labelled.find("metadata: {name: api-server, namespace: shop}"),
+                   std::string_view("metadata: {name: api-server, namespace: shop}").size(),
+                   "metadata: {name: api-server, namespace: shop, labels: "
+                   "{sluice.dev/use-waypoint: waypoint}}");
+  constexpr std::string_view kOther = R"(apiVersion: v1
+kind: Service
+metadata: {name: other, namespace: shop}
+spec:
+  clusterIP: 198.19.0.99
+  selector: {app: api-server}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+)";
+  // when compiled for waypoint shop/waypoint and for another waypoint,
+  auto config = compile(with({labelled, kOther}));
+  auto loaded = config::loadString(with({labelled, kOther}), "test.yaml");
+  ASSERT_NE(loaded.snapshot, nullptr);
+  auto elsewhere = compileRoutes(*loaded.snapshot, "cluster.local", "shop", "another");
+  // then only the labelled service is bound, and only to the waypoint it names.
+  EXPECT_TRUE(config->find(kVip)->bound);
+  EXPECT_FALSE(config->find(tcp::endpoint(make_address("198.19.0.99"), 80))->bound);
+  EXPECT_FALSE(elsewhere->find(kVip)->bound);
 }
 
 TEST(ServiceRoutes, HbonePortIsConfigurableForTests) {
@@ -196,7 +223,7 @@ TEST(ServiceRoutes, WithoutVirtualServiceEveryEndpointGetsIstioDefaultRetries) {
   const Cluster& all = config->clusters.at(action->clusters[0].cluster);
   EXPECT_EQ(all.name, "outbound|80||api-server.shop.svc.cluster.local");
   EXPECT_THAT(addresses(all),
-              ::testing::ElementsAre("10.0.0.11:8080", "10.0.0.12:8080", "10.0.0.21:9090"));
+              ::testing::ElementsAre("198.18.0.11:8080", "198.18.0.12:8080", "198.18.0.21:9090"));
   const RetryPolicy istio = RetryPolicy::istioDefault();
   EXPECT_EQ(action->retry.attempts, istio.attempts);
   EXPECT_EQ(action->retry.retry_on, istio.retry_on);
@@ -366,12 +393,12 @@ status: {phase: Running, podIP: 10.0.2.1}
 apiVersion: v1
 kind: Service
 metadata: {name: api-v1, namespace: shop}
-spec: {clusterIP: 10.96.1.1, selector: {app: api-v1}, ports: [{port: 8080, targetPort: 8081}]}
+spec: {clusterIP: 198.19.1.1, selector: {app: api-v1}, ports: [{port: 8080, targetPort: 8081}]}
 ---
 apiVersion: v1
 kind: Service
 metadata: {name: api-v2, namespace: shop}
-spec: {clusterIP: 10.96.2.1, selector: {app: api-v2}, ports: [{port: 8080}]}
+spec: {clusterIP: 198.19.2.1, selector: {app: api-v2}, ports: [{port: 8080}]}
 ---
 )";
 
@@ -530,8 +557,8 @@ spec:
   page.method = "GET";
   page.setTarget("/page");
   const std::string principal = "cluster.local/ns/shop/sa/client";
-  Peer from_shop{principal, "shop", "10.0.0.5"};
-  Peer from_other{"cluster.local/ns/other/sa/client", "other", "10.0.0.6"};
+  Peer from_shop{principal, "shop", "198.18.0.5"};
+  Peer from_other{"cluster.local/ns/other/sa/client", "other", "198.18.0.6"};
   EXPECT_FALSE(authorize(service->authorization, from_shop, admin, 80).allowed);
   EXPECT_TRUE(authorize(service->authorization, from_shop, page, 80).allowed);
   EXPECT_FALSE(authorize(service->authorization, from_other, page, 80).allowed);
@@ -545,7 +572,7 @@ bool allowed(const RouteConfig& config, std::string_view sa, std::string_view pa
   request.method = "GET";
   request.setTarget(path);
   const std::string principal = "cluster.local/ns/shop/sa/" + std::string(sa);
-  return authorize(service->authorization, Peer{principal, "shop", "10.0.0.5"}, request, 80)
+  return authorize(service->authorization, Peer{principal, "shop", "198.18.0.5"}, request, 80)
       .allowed;
 }
 
