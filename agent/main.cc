@@ -1,10 +1,12 @@
 // sluice-agent: the node agent (DaemonSet). `run` enrolls pods; `uninstall` removes all capture.
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdio>
-#include <spdlog/spdlog.h>
 #include <string_view>
 
 #include "agent/agent.h"
+#include "core/stop_signals.h"
 
 namespace {
 
@@ -43,20 +45,26 @@ int main(int argc, char** argv) {
       return 2;
     }
     const char* value = argv[++i];
-    if (flag == "--node") options.node = value;
-    else if (flag == "--config-dir") options.config_dir = value;
-    else if (flag == "--cgroup") options.cgroup = value;
-    else if (flag == "--pin-dir") options.pin_dir = value;
-    else if (flag == "--socket") options.socket = value;
-    else if (flag == "--lab-state") options.lab_state = value;
+    if (flag == "--node")
+      options.node = value;
+    else if (flag == "--config-dir")
+      options.config_dir = value;
+    else if (flag == "--cgroup")
+      options.cgroup = value;
+    else if (flag == "--pin-dir")
+      options.pin_dir = value;
+    else if (flag == "--socket")
+      options.socket = value;
+    else if (flag == "--lab-state")
+      options.lab_state = value;
     else if (flag == "--local-acceleration") {
       if (std::string_view(value) != "on" && std::string_view(value) != "off") {
         std::fprintf(stderr, "--local-acceleration: expected on or off\n");
         return 2;
       }
       options.local_acceleration = std::string_view(value) == "on";
-    }
-    else if (flag == "--log-level") spdlog::set_level(spdlog::level::from_str(value));
+    } else if (flag == "--log-level")
+      spdlog::set_level(spdlog::level::from_str(value));
     else {
       std::fprintf(stderr, "unknown flag %s\n\n%s", argv[i - 1], kUsage);
       return 2;
@@ -75,12 +83,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown command %s\n\n%s", argv[1], kUsage);
     return 2;
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sluice::StopSignals stop_signals;
   auto agent = sluice::agent::Agent::create(options);
   if (!agent) {
     spdlog::error("sluice-agent cannot start: {}", agent.message());
@@ -89,8 +92,7 @@ int main(int argc, char** argv) {
   (*agent)->start();
   spdlog::info("sluice-agent running for node {}; ztunnel socket {}", options.node,
                options.socket.string());
-  int received = 0;
-  sigwait(&signals, &received);
+  const int received = stop_signals.wait();
   spdlog::info("signal {}: stopping (capture stays pinned)", received);
   (*agent)->stop();
   return 0;

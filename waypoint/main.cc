@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "core/stop_signals.h"
 #include "waypoint/waypoint.h"
 
 int main(int argc, char** argv) {
@@ -14,13 +15,7 @@ int main(int argc, char** argv) {
     return help ? 0 : 2;
   }
   spdlog::set_level(spdlog::level::from_str(options->log_level));
-  // Signals are taken synchronously by this thread; every other thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sluice::StopSignals stop_signals;
 
   auto waypoint = sluice::waypoint::Waypoint::create(std::move(*options));
   if (!waypoint) {
@@ -34,8 +29,7 @@ int main(int argc, char** argv) {
     plain += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   spdlog::info("sluice-waypoint ready; hbone {}:{}; plain http:{}", hbone.address().to_string(),
                hbone.port(), plain.empty() ? " none" : plain);
-  int received = 0;
-  sigwait(&signals, &received);
+  const int received = stop_signals.wait();
   spdlog::info("signal {}: stopping", received);
   (*waypoint)->stop();
   return 0;

@@ -1,8 +1,10 @@
 // sluice-ztunnel: the per-node tunnel daemon.
-#include <csignal>
-#include <cstdio>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
+#include <cstdio>
+
+#include "core/stop_signals.h"
 #include "ztunnel/ztunnel.h"
 
 int main(int argc, char** argv) {
@@ -13,13 +15,7 @@ int main(int argc, char** argv) {
     return help ? 0 : 2;
   }
   spdlog::set_level(spdlog::level::from_str(options->log_level));
-  // Signals are taken synchronously by this thread; every other thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sluice::StopSignals stop_signals;
 
   auto ztunnel = sluice::ztunnel::Ztunnel::create(std::move(*options));
   if (!ztunnel) {
@@ -34,12 +30,12 @@ int main(int argc, char** argv) {
     return endpoint ? endpoint->address().to_string() + ":" + std::to_string(endpoint->port())
                     : std::string("off");
   };
-  spdlog::info("sluice-ztunnel ready; workloads: {}; outbound:{}; admin {}; metrics {}; readiness {}",
-               (*ztunnel)->workloads().size(), outbound.empty() ? " none" : outbound,
-               where((*ztunnel)->adminEndpoint()), where((*ztunnel)->metricsEndpoint()),
-               where((*ztunnel)->readinessEndpoint()));
-  int received = 0;
-  sigwait(&signals, &received);
+  spdlog::info(
+      "sluice-ztunnel ready; workloads: {}; outbound:{}; admin {}; metrics {}; readiness {}",
+      (*ztunnel)->workloads().size(), outbound.empty() ? " none" : outbound,
+      where((*ztunnel)->adminEndpoint()), where((*ztunnel)->metricsEndpoint()),
+      where((*ztunnel)->readinessEndpoint()));
+  const int received = stop_signals.wait();
   spdlog::info("signal {}: stopping", received);
   (*ztunnel)->stop();
   return 0;
