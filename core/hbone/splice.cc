@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <memory>
 
+#include "core/hbone/sockets.h"
 #include "core/hbone/stream.h"
 
 namespace sluice::hbone {
@@ -22,6 +23,13 @@ constexpr size_t kChunk = 64 * 1024;
 // which keeps RSS per open stream low (a zeroed 64 KiB buffer costs 64 KiB at once).
 std::unique_ptr<uint8_t[]> chunkBuffer() { return std::make_unique_for_overwrite<uint8_t[]>(kChunk); }
 
+// Writes all of `data`, waiting only for what the socket does not take at once.
+asio::awaitable<void> writeAll(tcp::socket& socket, asio::const_buffer data,
+                               boost::system::error_code& ec) {
+  const size_t sent = sendNow(socket, data, ec);
+  if (ec || sent == data.size()) co_return;
+  co_await asio::async_write(socket, data + sent, asio::redirect_error(asio::use_awaitable, ec));
+}
 
 }  // namespace
 
@@ -75,8 +83,7 @@ asio::awaitable<SpliceResult> splice(tcp::socket& local, Stream& tunnel, ByteCou
         abortSocket(local);
         co_return;
       }
-      co_await asio::async_write(local, asio::buffer(buffer.get(), n),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      co_await writeAll(local, asio::buffer(buffer.get(), n), ec);
       if (ec) {
         if (result.error.empty()) result.error = "local connection failed: " + ec.message();
         tunnel.reset();
@@ -103,10 +110,7 @@ asio::awaitable<SpliceResult> splice(tcp::socket& local, tcp::socket& remote, By
         to.shutdown(tcp::socket::shutdown_send, ignored);
         co_return;
       }
-      if (!ec) {
-        co_await asio::async_write(to, asio::buffer(buffer.get(), n),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-      }
+      if (!ec) co_await writeAll(to, asio::buffer(buffer.get(), n), ec);
       if (ec) {
         if (result.error.empty() && ec != asio::error::operation_aborted &&
             ec != asio::error::bad_descriptor)

@@ -7,6 +7,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "core/hbone/sockets.h"
+
 namespace sluice::hbone {
 
 namespace asio = boost::asio;
@@ -69,8 +71,13 @@ asio::awaitable<void> TlsTransport::flush(boost::system::error_code& ec) {
     out_ = spare_;
     char* data = nullptr;
     const long size = BIO_get_mem_data(full, &data);
-    co_await asio::async_write(socket_, asio::buffer(data, static_cast<size_t>(size)),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    const auto records = asio::buffer(data, static_cast<size_t>(size));
+    // Most batches fit the socket at once: then no trip through the event loop.
+    const size_t sent = sendNow(socket_, records, ec);
+    if (!ec && sent < records.size()) {
+      co_await asio::async_write(socket_, records + sent,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
     (void)BIO_reset(full);
     BIO_free(spare_);  // our own reference: the SSL holds it now
     spare_ = full;
