@@ -71,7 +71,8 @@ asio::awaitable<void> TlsTransport::flush(boost::system::error_code& ec) {
     out_ = spare_;
     char* data = nullptr;
     const long size = BIO_get_mem_data(full, &data);
-    const auto records = asio::buffer(data, static_cast<size_t>(size));
+    const auto records = asio::buffer(data, static_cast<size_t>(size)) + out_sent_;
+    out_sent_ = 0;
     // Most batches fit the socket at once: then no trip through the event loop.
     const size_t sent = sendNow(socket_, records, ec);
     if (!ec && sent < records.size()) {
@@ -124,7 +125,7 @@ asio::awaitable<size_t> TlsTransport::readSome(asio::mutable_buffer buffer,
   }
 }
 
-asio::awaitable<void> TlsTransport::write(asio::const_buffer data, boost::system::error_code& ec) {
+bool TlsTransport::encrypt(asio::const_buffer data, boost::system::error_code& ec) {
   ec.clear();
   const auto* bytes = static_cast<const char*>(data.data());
   size_t left = data.size();
@@ -133,12 +134,29 @@ asio::awaitable<void> TlsTransport::write(asio::const_buffer data, boost::system
     const int ret = SSL_write(ssl_, bytes, static_cast<int>(std::min<size_t>(left, 1 << 30)));
     if (ret <= 0) {
       ec = sslError(ssl_, ret);
-      co_return;
+      return false;
     }
     bytes += ret;
     left -= static_cast<size_t>(ret);
   }
+  return true;
+}
+
+asio::awaitable<void> TlsTransport::write(asio::const_buffer data, boost::system::error_code& ec) {
+  if (!encrypt(data, ec)) co_return;
   co_await flush(ec);
+}
+
+bool TlsTransport::writeNow(asio::const_buffer data, boost::system::error_code& ec) {
+  if (!encrypt(data, ec)) return false;
+  char* records = nullptr;
+  const size_t size = static_cast<size_t>(BIO_get_mem_data(out_, &records));
+  if (size > out_sent_)
+    out_sent_ += sendNow(socket_, asio::buffer(records + out_sent_, size - out_sent_), ec);
+  if (ec || out_sent_ < size) return false;
+  (void)BIO_reset(out_);
+  out_sent_ = 0;
+  return true;
 }
 
 }  // namespace sluice::hbone
