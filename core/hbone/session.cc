@@ -105,6 +105,8 @@ Result<void> Session::receive(std::span<const uint8_t> bytes) {
 }
 
 bool Session::produce(std::string& out, size_t max) {
+  // The common case after a read: nothing to answer. Cheaper to ask than to try.
+  if (nghttp2_session_want_write(h2_) == 0) return false;
   const size_t start = out.size();
   producing_ = &out;
   ++in_nghttp2_;

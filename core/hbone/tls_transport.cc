@@ -25,6 +25,11 @@ boost::system::error_code sslError(SSL* ssl, int ret) {
     return boost::system::error_code(static_cast<int>(err), asio::error::get_ssl_category());
   return asio::ssl::error::stream_truncated;
 }
+// SSL_get_error needs an empty error queue before each call. Clearing an empty queue walks all
+// its slots, which cost as much as the record work for a small message: look first.
+void clearErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
 }  // namespace
 
 TlsTransport::TlsTransport(asio::ip::tcp::socket socket, asio::ssl::context& context, Side side)
@@ -112,7 +117,12 @@ asio::awaitable<size_t> TlsTransport::readSome(asio::mutable_buffer buffer,
                                                boost::system::error_code& ec) {
   ec.clear();
   for (;;) {
-    ERR_clear_error();
+    // Without ciphertext in hand the read can only ask for more: fetch it first.
+    if (BIO_ctrl_pending(in_) == 0 && !SSL_has_pending(ssl_)) {
+      co_await fill(ec);
+      if (ec) co_return 0;
+    }
+    clearErrors();
     const int ret = SSL_read(ssl_, buffer.data(), static_cast<int>(buffer.size()));
     if (ret > 0) co_return static_cast<size_t>(ret);
     const int code = SSL_get_error(ssl_, ret);
@@ -130,7 +140,7 @@ bool TlsTransport::encrypt(asio::const_buffer data, boost::system::error_code& e
   const auto* bytes = static_cast<const char*>(data.data());
   size_t left = data.size();
   while (left > 0) {
-    ERR_clear_error();
+    clearErrors();
     const int ret = SSL_write(ssl_, bytes, static_cast<int>(std::min<size_t>(left, 1 << 30)));
     if (ret <= 0) {
       ec = sslError(ssl_, ret);
