@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -29,6 +30,18 @@ boost::system::error_code sslError(SSL* ssl, int ret) {
 // its slots, which cost as much as the record work for a small message: look first.
 void clearErrors() {
   if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+// Empties a memory BIO whose bytes have left. BIO_reset would zero the BIO's whole capacity,
+// which one bulk batch grows to hundreds of KiB: measured 25 us per 95-byte record once a 1 MiB
+// batch had passed. Reading the bytes out costs only their own size.
+void discard(BIO* bio, size_t size) {
+  char scratch[16 * 1024];
+  while (size > 0) {
+    const int n = BIO_read(bio, scratch, static_cast<int>(std::min(size, sizeof scratch)));
+    if (n <= 0) break;
+    size -= static_cast<size_t>(n);
+  }
 }
 }  // namespace
 
@@ -84,7 +97,7 @@ asio::awaitable<void> TlsTransport::flush(boost::system::error_code& ec) {
       co_await asio::async_write(socket_, records + sent,
                                  asio::redirect_error(asio::use_awaitable, ec));
     }
-    (void)BIO_reset(full);
+    discard(full, static_cast<size_t>(size));
     BIO_free(spare_);  // our own reference: the SSL holds it now
     spare_ = full;
     if (ec) co_return;
@@ -164,7 +177,7 @@ bool TlsTransport::writeNow(asio::const_buffer data, boost::system::error_code& 
   if (size > out_sent_)
     out_sent_ += sendNow(socket_, asio::buffer(records + out_sent_, size - out_sent_), ec);
   if (ec || out_sent_ < size) return false;
-  (void)BIO_reset(out_);
+  discard(out_, size);
   out_sent_ = 0;
   return true;
 }
