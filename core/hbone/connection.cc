@@ -33,6 +33,7 @@ Connection::Connection(std::unique_ptr<TlsTransport> tls, std::unique_ptr<Sessio
 Connection::~Connection() = default;
 
 void Connection::start() {
+  session_->setFlusher([this] { return flushNow(); });
   asio::co_spawn(
       tls_->socket().get_executor(),
       [self = shared_from_this()]() -> asio::awaitable<void> {
@@ -87,12 +88,18 @@ asio::awaitable<void> Connection::writeLoop() {
     out.clear();
     while (session_->produce(out, kWriteBatch) || tls_->hasPendingOutput()) {
       boost::system::error_code ec;
+      writing_ = true;
       co_await tls_->write(asio::buffer(out), ec);
+      writing_ = false;
       if (ec) {
         session_->fail("HBONE connection write failed: " + ec.message());
         co_return;
       }
       out.clear();
+    }
+    if (!write_error_.empty()) {
+      session_->fail(write_error_);
+      co_return;
     }
     if (!protocol_error_.empty()) {
       session_->fail(protocol_error_);
@@ -102,6 +109,23 @@ asio::awaitable<void> Connection::writeLoop() {
     if (draining_ && session_->activeStreams() == 0) co_return;
     co_await session_->outputReady().wait();
   }
+}
+
+bool Connection::flushNow() {
+  // While a batch is on its way, or once the connection is ending, the write loop decides.
+  if (writing_ || closed_ || session_->failed() || !write_error_.empty() ||
+      !protocol_error_.empty())
+    return false;
+  flush_out_.clear();
+  if (session_->produce(flush_out_, kWriteBatch) || tls_->hasPendingOutput()) {
+    boost::system::error_code ec;
+    const bool sent = tls_->writeNow(asio::buffer(flush_out_), ec);
+    if (ec) write_error_ = "HBONE connection write failed: " + ec.message();
+    // A full batch may have more behind it: the write loop carries on.
+    if (!sent || flush_out_.size() >= kWriteBatch) return false;
+  }
+  // A session with nothing left to do ends the connection: the write loop's decision.
+  return session_->alive() && !(draining_ && session_->activeStreams() == 0);
 }
 
 asio::awaitable<Result<std::shared_ptr<Connection>>> dial(

@@ -41,6 +41,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   boost::asio::awaitable<void> readLoop();
   boost::asio::awaitable<void> writeLoop();
+  // The session's flusher: sends its output at once unless the write loop is busy or must look.
+  bool flushNow();
 
   std::unique_ptr<TlsTransport> tls_;
   std::unique_ptr<Session> session_;
@@ -48,6 +50,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool draining_ = false;
   std::string protocol_error_;  // set by the read loop; the write loop flushes, then closes
+  std::string write_error_;     // set by flushNow(); the write loop closes
+  bool writing_ = false;        // the write loop is sending a batch
+  std::string flush_out_;       // flushNow()'s output, kept to reuse its memory
   std::function<void()> on_closed_;
 };
 

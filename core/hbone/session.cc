@@ -96,21 +96,27 @@ Session::~Session() {
 }
 
 Result<void> Session::receive(std::span<const uint8_t> bytes) {
+  ++in_nghttp2_;
   const ssize_t rv = nghttp2_session_mem_recv(h2_, bytes.data(), bytes.size());
+  --in_nghttp2_;
   wantWrite();
   if (rv < 0) return makeError(std::string("HTTP/2 protocol error: ") + nghttp2_strerror(rv));
   return success();
 }
 
 bool Session::produce(std::string& out, size_t max) {
+  // The common case after a read: nothing to answer. Cheaper to ask than to try.
+  if (nghttp2_session_want_write(h2_) == 0) return false;
   const size_t start = out.size();
   producing_ = &out;
+  ++in_nghttp2_;
   while (out.size() - start < max) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(h2_, &data);
     if (n <= 0) break;
     out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
+  --in_nghttp2_;
   producing_ = nullptr;
   return out.size() > start;
 }

@@ -76,15 +76,25 @@ class Session {
   void fail(const std::string& reason);
   bool failed() const { return failed_; }
 
-  // Notified whenever produce() may have more to send.
+  // Notified whenever produce() may have more to send and the flusher (if any) did not send it.
   Signal& outputReady() { return output_ready_; }
+
+  // Called, outside nghttp2's callbacks, as soon as there may be output: it sends what produce()
+  // yields right away and returns true, or returns false to leave it to whoever waits on
+  // outputReady(). Connection installs one so that a stream write leaves in the writer's call
+  // instead of one scheduling hop later.
+  using Flusher = std::function<bool()>;
+  void setFlusher(Flusher flusher) { flusher_ = std::move(flusher); }
 
  private:
   friend class Stream;
   Session(const boost::asio::any_io_executor& ex, Role role, SessionSettings settings,
           RequestHandler on_request);
 
-  void wantWrite() { output_ready_.notify(); }
+  void wantWrite() {
+    if (in_nghttp2_ == 0 && flusher_ && flusher_()) return;
+    output_ready_.notify();
+  }
   void detach(int32_t stream_id);
 
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame*, void*);
@@ -107,6 +117,8 @@ class Session {
   nghttp2_session* h2_ = nullptr;
   std::map<int32_t, std::shared_ptr<Stream>> streams_;
   Signal output_ready_;
+  Flusher flusher_;
+  int in_nghttp2_ = 0;  // inside nghttp2_session_mem_recv/mem_send, which must not be re-entered
   std::string* producing_ = nullptr;  // produce()'s output, where DATA payloads go uncopied
   bool goaway_ = false;
   bool failed_ = false;

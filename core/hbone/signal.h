@@ -17,6 +17,11 @@ class Signal {
   boost::asio::awaitable<void> wait() {
     if (!pending_) {
       timer_.expires_at(boost::asio::steady_timer::time_point::max());
+      waiting_ = true;
+      struct Waited {
+        bool& flag;
+        ~Waited() { flag = false; }  // also when the wait is cancelled
+      } waited{waiting_};
       co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
     pending_ = false;
@@ -24,12 +29,15 @@ class Signal {
 
   void notify() {
     pending_ = true;
-    timer_.cancel();
+    // Cancelling takes the reactor's timer lock: not worth it when nobody waits, which is most
+    // notifications on a busy tunnel.
+    if (waiting_) timer_.cancel();
   }
 
  private:
   boost::asio::steady_timer timer_;
   bool pending_ = false;
+  bool waiting_ = false;
 };
 
 }  // namespace sluice::hbone

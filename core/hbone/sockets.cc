@@ -63,4 +63,22 @@ Result<tcp::socket> openSocket(const asio::any_io_executor& ex, const tcp& proto
   return socket;
 }
 
+size_t sendNow(tcp::socket& socket, asio::const_buffer data, boost::system::error_code& ec) {
+  ec.clear();
+  size_t sent = 0;
+  while (sent < data.size()) {
+    const ssize_t n = ::send(socket.native_handle(), static_cast<const char*>(data.data()) + sent,
+                             data.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      ec = boost::system::error_code(errno, boost::system::system_category());
+    break;
+  }
+  return sent;
+}
+
 }  // namespace sluice::hbone

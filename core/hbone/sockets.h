@@ -25,4 +25,10 @@ Result<boost::asio::ip::tcp::socket> openSocket(const boost::asio::any_io_execut
                                                 const boost::asio::ip::tcp& protocol,
                                                 const SocketOptions& options);
 
+// Sends what the kernel takes at once, never waiting: returns the bytes sent (0 when the socket
+// is full, with ec clear). Latency: a write that completes here needs no trip through the event
+// loop, where an async_write completing at once still queues its completion as a handler.
+size_t sendNow(boost::asio::ip::tcp::socket& socket, boost::asio::const_buffer data,
+               boost::system::error_code& ec);
+
 }  // namespace sluice::hbone

@@ -53,6 +53,11 @@ asio::awaitable<size_t> Stream::read(asio::mutable_buffer buffer, boost::system:
       ec = asio::error::connection_reset;
       co_return 0;
     }
+    reader_waiting_ = true;
+    struct Waited {
+      bool& flag;
+      ~Waited() { flag = false; }  // also when the wait is cancelled
+    } waited{reader_waiting_};
     co_await readable_.wait();
   }
   auto* out = static_cast<uint8_t*>(buffer.data());
@@ -121,6 +126,14 @@ void Stream::reset(uint32_t h2_error) {
 }
 
 void Stream::onData(const uint8_t* data, size_t len) {
+  // Only when nothing is queued, or the sink's bytes would overtake the queue's.
+  if (sink_ && reader_waiting_ && recv_.empty() && session_ != nullptr) {
+    const size_t taken = sink_(data, len);
+    if (taken > 0) nghttp2_session_consume(session_->h2_, id_, taken);
+    data += taken;
+    len -= taken;
+    if (len == 0) return;
+  }
   recv_.emplace_back(data, data + len);
   readable_.notify();
 }

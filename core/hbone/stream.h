@@ -6,6 +6,7 @@
 #include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // RST_STREAM (CANCEL unless told otherwise); both directions end.
   void reset(uint32_t h2_error = NGHTTP2_CANCEL);
 
+  // Direct delivery: while the reader waits in read() with nothing queued, arriving bytes are
+  // first offered to `sink` (called inside the session's receive); what it takes counts as read,
+  // so the window reopens as usual, and the rest queues for read(). This saves the reader's
+  // scheduling hop per message. The sink must not block or call into the session; an empty
+  // function removes it.
+  using Sink = std::function<size_t(const uint8_t* data, size_t size)>;
+  void setSink(Sink sink) { sink_ = std::move(sink); }
+
   bool wasReset() const { return reset_; }
   const std::string& resetReason() const { return reset_reason_; }
   int status() const { return status_; }
@@ -72,6 +81,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::deque<std::vector<uint8_t>> recv_;
   size_t recv_front_offset_ = 0;
   bool recv_eof_ = false;
+  bool reader_waiting_ = false;  // read() waits for bytes: the sink may take them
+  Sink sink_;
 
   std::deque<std::vector<uint8_t>> send_;
   size_t send_front_offset_ = 0;

@@ -33,6 +33,10 @@ class TlsTransport {
                                           boost::system::error_code& ec);
   // Encrypts all of `data` and writes the records in as few system calls as the kernel allows.
   boost::asio::awaitable<void> write(boost::asio::const_buffer data, boost::system::error_code& ec);
+  // Encrypts all of `data` and sends what the socket takes without waiting; true when every
+  // record has left. What is left stays queued for the next write(). Not while write() is under
+  // way (the records would overtake the batch it is sending).
+  bool writeNow(boost::asio::const_buffer data, boost::system::error_code& ec);
   // Writes records produced outside write() (e.g. a TLS 1.3 KeyUpdate answered while reading).
   bool hasPendingOutput() const;
 
@@ -43,12 +47,14 @@ class TlsTransport {
  private:
   boost::asio::awaitable<void> flush(boost::system::error_code& ec);
   boost::asio::awaitable<void> fill(boost::system::error_code& ec);
+  bool encrypt(boost::asio::const_buffer data, boost::system::error_code& ec);
 
   boost::asio::ip::tcp::socket socket_;
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // ciphertext from the peer (owned by ssl_)
   BIO* out_ = nullptr;  // ciphertext to the peer (owned by ssl_)
   BIO* spare_ = nullptr;  // the other output BIO, swapped in while out_'s bytes are written
+  size_t out_sent_ = 0;   // bytes at the head of out_ that writeNow() already sent
   std::vector<char> read_buffer_;
 };
 

@@ -192,6 +192,84 @@ TEST(HboneSession, GracefulShutdownLetsOpenTunnelsFinishAndRefusesNewOnes) {
   });
 }
 
+TEST(HboneSession, BytesADirectSinkTakesArriveFirstAndTheRestQueuesInOrder) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->connect("198.18.0.2:8080", {});
+    auto server = co_await p.nextRequest();
+    server->respond(200);
+    co_await (*client)->response();
+    // Given a sink that takes only 3 bytes of what arrives, and a reader waiting,
+    std::string sunk;
+    server->setSink([&](const uint8_t* data, size_t size) {
+      const size_t n = std::min<size_t>(size, 3);
+      sunk.append(reinterpret_cast<const char*>(data), n);
+      return n;
+    });
+    std::string queued;
+    bool reader_done = false;
+    asio::co_spawn(
+        p.io,
+        [&]() -> asio::awaitable<void> {
+          boost::system::error_code ec;
+          queued = co_await readAll(*server, ec);
+          reader_done = true;
+        },
+        asio::detached);
+    co_await asio::post(p.io, asio::use_awaitable);
+    // when the client sends one message and ends,
+    boost::system::error_code ec;
+    const std::string message = "hello world";
+    co_await (*client)->write(asio::buffer(message), ec);
+    (*client)->closeWrite();
+    // then the sink has the head, read() the tail, and nothing is lost or reordered.
+    EXPECT_TRUE(co_await testing::eventually([&] { return reader_done; }, std::chrono::seconds(5)));
+    EXPECT_EQ(sunk, "hel");
+    EXPECT_EQ(queued, "lo world");
+    server->setSink({});
+  });
+}
+
+TEST(HboneSession, BytesTheSinkTakesReopenTheWindowLikeReads) {
+  SessionSettings settings;
+  settings.stream_window = 64 * 1024;
+  settings.stream_send_buffer = 16 * 1024;
+  Pair p(settings);
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->connect("198.18.0.2:8080", {});
+    auto server = co_await p.nextRequest();
+    server->respond(200);
+    co_await (*client)->response();
+    // Given a sink that takes everything while a reader waits,
+    size_t sunk = 0;
+    server->setSink([&](const uint8_t*, size_t size) {
+      sunk += size;
+      return size;
+    });
+    bool reader_done = false;
+    asio::co_spawn(
+        p.io,
+        [&]() -> asio::awaitable<void> {
+          boost::system::error_code ec;
+          co_await readAll(*server, ec);
+          reader_done = true;
+        },
+        asio::detached);
+    co_await asio::post(p.io, asio::use_awaitable);
+    // when the client sends 16 windows' worth,
+    std::string chunk(4096, 'x');
+    boost::system::error_code ec;
+    for (size_t i = 0; i < (1u << 20) / chunk.size() && !ec; ++i)
+      co_await (*client)->write(asio::buffer(chunk), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    (*client)->closeWrite();
+    // then it all arrives: the window reopened for the sink's bytes as for read().
+    EXPECT_TRUE(co_await testing::eventually([&] { return reader_done; }, std::chrono::seconds(5)));
+    EXPECT_EQ(sunk, 1u << 20);
+    server->setSink({});
+  });
+}
+
 TEST(HboneSession, GarbageFromPeerIsAProtocolError) {
   asio::io_context io;
   auto server = Session::create(io.get_executor(), Role::kServer, {}, [](auto) {});
