@@ -86,6 +86,8 @@ asio::awaitable<void> sleepFor(asio::any_io_executor ex, Duration duration) {
 }  // namespace
 
 struct Proxy::ClusterState {
+  const Cluster* synced = nullptr;  // the compiled cluster the state below was made for,
+  std::shared_ptr<const RouteConfig> synced_routes;  // kept alive so the pointer stays unique
   std::vector<std::string> addresses;
   std::unique_ptr<LoadBalancer> lb;
   std::optional<OutlierDetector> outlier;
@@ -137,7 +139,6 @@ struct Proxy::Exchange {
   std::string upstream;
   const Endpoint* endpoint = nullptr;
   uint64_t response_bytes = 0;
-  bool response_started = false;
   std::string request_id, traceparent;
 };
 
@@ -167,10 +168,16 @@ Proxy::~Proxy() = default;
 
 void Proxy::setRoutes(std::shared_ptr<const RouteConfig> routes) { routes_ = std::move(routes); }
 
-Proxy::ClusterState& Proxy::state(const Cluster& cluster) {
+Proxy::ClusterState& Proxy::state(const Cluster& cluster,
+                                  const std::shared_ptr<const RouteConfig>& owner) {
   auto& slot = clusters_[cluster.name];
   if (!slot) slot = std::make_unique<ClusterState>();
   ClusterState& s = *slot;
+  // Compiled clusters never change: the work below is needed once per configuration version,
+  // not per request.
+  if (s.synced == &cluster && s.synced_routes == owner) return s;
+  s.synced = &cluster;
+  s.synced_routes = owner;
   std::vector<std::string> addresses;
   for (const auto& e : cluster.endpoints) addresses.push_back(endpointText(e.address));
   bool same_outlier =
@@ -427,7 +434,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
 
 asio::awaitable<void> Proxy::forward(Exchange& x) {
   const Cluster& cluster = *x.cluster;
-  ClusterState& st = state(cluster);
+  ClusterState& st = state(cluster, x.routes);
   Ticket request_ticket = budget_.trackRequest();
   auto admitted = st.breaker.tryRequest();
   if (!admitted) {
@@ -466,9 +473,7 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
   if (x.streaming) {
     if (message.has_content_length()) {
       request_framing = {Framing::Kind::kLength,
-                         *x.reader.parser().content_length() + x.body.size()};
-      // content_length() counts what is left; the buffered part was already read.
-      request_framing.length = std::stoull(std::string(message[http::field::content_length]));
+                         std::stoull(std::string(message[http::field::content_length]))};
     } else {
       request_framing = {Framing::Kind::kChunked, 0};
     }
@@ -663,7 +668,6 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
     bool keep_alive = x.keep_alive && x.reader.done() && framing.kind != Framing::Kind::kUntilClose;
     std::string response_head =
         responseHead(x.status, upstream_message.reason(), response_headers, framing, keep_alive);
-    x.response_started = true;
     error_code ec;
     // The head goes out with the first piece of body: one frame (one write) instead of two.
     std::string pending = std::move(response_head);

@@ -73,7 +73,8 @@ class Proxy {
   struct Upstream;
   struct Exchange;
 
-  ClusterState& state(const Cluster& cluster);
+  // The cluster's load balancer, outlier and breaker state; `owner` is the config it belongs to.
+  ClusterState& state(const Cluster& cluster, const std::shared_ptr<const RouteConfig>& owner);
   boost::asio::awaitable<bool> handle(Exchange& x);
   boost::asio::awaitable<void> forward(Exchange& x);
   // Answers the request itself (errors, policy decisions, redirects) with x's reply_body;
