@@ -18,7 +18,7 @@ packages=(
   libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev
   # tests
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
-  iproute2 curl openssl nodejs nghttp2-client procps psmisc
+  iproute2 curl openssl nodejs nghttp2-client procps psmisc python3-grpcio
   # VM kernel tests
   qemu-system-x86 busybox-static cpio
   # benchmarks

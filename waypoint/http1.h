@@ -69,6 +69,8 @@ class MessageReader {
   void skipBody() { parser_.skip(true); }
 
   http::parser<kRequest, http::buffer_body>& parser() { return parser_; }
+  // Bytes read past this message (pipelined requests, or an upgraded protocol's first bytes).
+  boost::beast::flat_buffer* buffered() { return &in_; }
   const http::message<kRequest, http::buffer_body>& message() { return parser_.get(); }
 
  private:

@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
@@ -19,7 +22,6 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 constexpr size_t kBodyChunk = 64 * 1024;
-constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::string endpointText(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address().to_string();
@@ -55,14 +57,14 @@ void applyEdits(HeaderList& headers, const HeaderEdits& edits) {
 // fails, and `fired` tells a timeout from a reset. No cancellation plumbing on the stream.
 class Watchdog {
  public:
-  Watchdog(asio::any_io_executor ex, std::optional<Clock::time_point> at, ByteStream* stream)
+  Watchdog(asio::any_io_executor ex, std::optional<Clock::time_point> at, UpstreamCall* call)
       : timer_(ex), fired_(std::make_shared<bool>(false)) {
     if (!at) return;
     timer_.expires_at(*at);
-    timer_.async_wait([fired = fired_, stream, alive = alive_](error_code ec) {
+    timer_.async_wait([fired = fired_, call, alive = alive_](error_code ec) {
       if (ec || !*alive) return;
       *fired = true;
-      stream->abort();
+      call->abort();
     });
   }
   ~Watchdog() {
@@ -97,32 +99,25 @@ struct Proxy::ClusterState {
   std::vector<uint8_t> ejected;
 };
 
-struct Proxy::Upstream {
-  std::shared_ptr<hbone::Stream> raw;
-  std::unique_ptr<ByteStream> stream;
-  boost::beast::flat_buffer in;
-  tcp::endpoint address;
-};
-
 // One request and what became of it.
 struct Proxy::Exchange {
-  Exchange(ByteStream& d, RequestReader& r, const Downstream& w,
-           std::shared_ptr<const RouteConfig> rc)
-      : down(d), reader(r), who(w), routes(std::move(rc)) {}
-  ByteStream& down;
-  RequestReader& reader;
+  Exchange(DownstreamRequest& d, const Downstream& w, std::shared_ptr<const RouteConfig> rc)
+      : down(d), who(w), routes(std::move(rc)) {}
+  DownstreamRequest& down;
   const Downstream& who;
   std::shared_ptr<const RouteConfig> routes;
   Clock::time_point start = Clock::now();
 
   // The request.
-  std::string method, target, path, host;
+  std::string path, host;
   HeaderList headers;
   RequestView view;
-  bool keep_alive = true;
   std::string body;        // buffered body (complete unless `streaming`)
   bool streaming = false;  // the body was too large to keep: the rest is still downstream
   uint64_t request_bytes = 0;
+  bool grpc = false;       // content-type application/grpc*: reported as such
+  const std::string& method() const { return down.head().method; }
+  const std::string& target() const { return down.head().target; }
 
   // Decisions.
   const ServiceRoutes* service = nullptr;
@@ -216,19 +211,8 @@ std::vector<std::string> Proxy::ejectedEndpoints(const std::string& cluster) {
   return out;
 }
 
-asio::awaitable<Result<std::unique_ptr<Proxy::Upstream>>> Proxy::connect(const Endpoint& endpoint,
-                                                                         const Downstream& who,
-                                                                         bool& reused) {
-  reused = false;
-  auto& idle = idle_[endpoint.address];
-  while (!idle.empty()) {
-    auto up = std::move(idle.back());
-    idle.pop_back();
-    if (!up->raw->wasReset()) {
-      reused = true;
-      co_return up;
-    }
-  }
+asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> Proxy::tunnel(const Endpoint& endpoint,
+                                                                     const Downstream& who) {
   hbone::Headers headers{{"forwarded", "for=\"" + who.source_ip + "\""}};
   // Named, not temporaries: GCC 12 mishandles braced temporaries inside co_await expressions.
   const hbone::PoolKey key{options_.identity, endpoint.identity, endpoint.hbone};
@@ -237,22 +221,75 @@ asio::awaitable<Result<std::unique_ptr<Proxy::Upstream>>> Proxy::connect(const E
   if (!stream) co_return stream.error();
   int status = co_await (*stream)->response();
   if (status != 200)
-    co_return makeError("HBONE CONNECT to " + endpointText(endpoint.address) + " answered " +
-                        std::to_string(status));
-  auto up = std::make_unique<Upstream>();
-  up->raw = *stream;
-  up->stream = wrapStream(*stream);
-  up->address = endpoint.address;
-  co_return up;
+    co_return makeError("HBONE CONNECT to " + authority + " answered " + std::to_string(status));
+  co_return *stream;
 }
 
-void Proxy::release(std::unique_ptr<Upstream> upstream) {
-  auto& idle = idle_[upstream->address];
-  if (idle.size() < 64) idle.push_back(std::move(upstream));
+asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoint& endpoint,
+                                                                   const Exchange& x,
+                                                                   bool& reused) {
+  reused = false;
+  const UpstreamProtocol protocol = x.cluster->protocol;
+  // Upgrades (WebSocket) exist in HTTP/1.1 only.
+  const bool http2 = x.down.head().upgrade.empty() &&
+                     (protocol == UpstreamProtocol::kHttp2 ||
+                      (protocol == UpstreamProtocol::kAsDownstream && x.down.http2()));
+  if (http2) {
+    auto& slot = http2_[endpoint.address];
+    if (slot && slot->usable()) {
+      reused = true;
+      co_return http2Call(slot);
+    }
+    auto opened = co_await tunnel(endpoint, x.who);
+    if (!opened) co_return opened.error();
+    auto connection = Http2Connection::create(ex_, hbone::Role::kClient, wrapStream(*opened));
+    if (!connection) co_return connection.error();
+    // A connection that is full or going away finishes its streams and ends by itself.
+    if (slot) slot->shutdown();
+    slot = *connection;
+    asio::co_spawn(ex_, slot->run(), asio::detached);
+    co_return http2Call(slot);
+  }
+  auto& idle = idle_[endpoint.address];
+  while (!idle.empty()) {
+    auto up = std::move(idle.back());
+    idle.pop_back();
+    if (!up->raw->wasReset()) {
+      reused = true;
+      co_return http1Call(std::move(up), true);
+    }
+  }
+  auto opened = co_await tunnel(endpoint, x.who);
+  if (!opened) co_return opened.error();
+  auto up = std::make_unique<Http1Connection>();
+  up->raw = *opened;
+  up->stream = wrapStream(*opened);
+  up->address = endpoint.address;
+  co_return http1Call(std::move(up), false);
 }
 
 asio::awaitable<void> Proxy::serve(std::unique_ptr<ByteStream> downstream, Downstream who) {
+  // The protocol is told by the first bytes: the HTTP/2 preface, or anything else.
   boost::beast::flat_buffer in;
+  while (in.size() < kHttp2Preface.size()) {
+    std::string_view seen(static_cast<const char*>(in.data().data()), in.size());
+    if (!kHttp2Preface.starts_with(seen)) break;
+    error_code ec;
+    size_t n = co_await downstream->read(in.prepare(kHttp2Preface.size()), ec);
+    in.commit(n);
+    if (ec) break;  // the HTTP/1.1 reader reports it
+  }
+  std::string_view seen(static_cast<const char*>(in.data().data()), in.size());
+  if (seen.size() >= kHttp2Preface.size() && seen.starts_with(kHttp2Preface)) {
+    std::string received(seen);
+    co_await serveHttp2(std::move(downstream), std::move(who), std::move(received));
+  } else {
+    co_await serveHttp1(std::move(downstream), std::move(who), std::move(in));
+  }
+}
+
+asio::awaitable<void> Proxy::serveHttp1(std::unique_ptr<ByteStream> downstream, Downstream who,
+                                        boost::beast::flat_buffer in) {
   while (true) {
     RequestReader reader(*downstream, in);
     error_code ec = co_await reader.readHeader();
@@ -264,26 +301,64 @@ asio::awaitable<void> Proxy::serve(std::unique_ptr<ByteStream> downstream, Downs
       }
       break;
     }
-    Exchange x(*downstream, reader, who, routes_);
-    bool keep_alive = co_await handle(x);
+    auto request = http1Request(*downstream, reader);
+    Exchange x(*request, who, routes_);
+    const bool again = co_await handle(x);
     finish(x);
-    if (!keep_alive) break;
+    if (!again) break;
   }
   downstream->closeWrite();
+}
+
+asio::awaitable<void> Proxy::serveHttp2(std::unique_ptr<ByteStream> downstream, Downstream who,
+                                        std::string received) {
+  auto connection = Http2Connection::create(
+      ex_, hbone::Role::kServer, std::move(downstream),
+      [this, who](std::shared_ptr<hbone::Stream> stream) {
+        asio::co_spawn(ex_, serveStream(std::move(stream), who), asio::detached);
+      },
+      std::move(received));
+  if (!connection) {
+    spdlog::warn("waypoint: HTTP/2 session: {}", connection.message());
+    co_return;
+  }
+  co_await (*connection)->run();
+}
+
+asio::awaitable<void> Proxy::serveStream(std::shared_ptr<hbone::Stream> stream, Downstream who) {
+  auto request = http2Request(std::move(stream));
+  Exchange x(*request, who, routes_);
+  co_await handle(x);
+  finish(x);
 }
 
 asio::awaitable<bool> Proxy::respond(Exchange& x, int status, ResponseFlags flags,
                                      const HeaderList* extra) {
   x.status = status;
   x.flags = flags;
-  // An unread request body would be taken for the next request: close instead.
-  bool keep_alive = x.keep_alive && x.reader.done();
-  std::string out = simpleResponse(status, x.reply_body, extra ? *extra : HeaderList(), keep_alive);
-  x.response_bytes = x.reply_body.size();
+  HeaderList headers = extra ? *extra : HeaderList();
   error_code ec;
-  co_await x.down.write(asio::buffer(out), ec);
-  x.keep_alive = keep_alive && !ec;
-  co_return x.keep_alive;
+  const HeaderList no_trailers;
+  if (x.grpc) {
+    // gRPC clients read the outcome from grpc-status: a trailers-only answer, as the gRPC
+    // spec has servers send errors (the HTTP status stays in metrics and the access log).
+    headers.emplace_back("content-type", "application/grpc");
+    headers.emplace_back("grpc-status", std::to_string(grpcStatusForHttp(status)));
+    headers.emplace_back("grpc-message", grpcMessage(x.reply_body));
+    BodySize none;
+    none.none = true;
+    co_await x.down.sendHead(200, {}, headers, none, ec);
+    if (!ec) co_await x.down.endResponse(no_trailers, ec);
+    co_return !ec && x.down.reusable();
+  }
+  headers.emplace_back("content-type", "text/plain");
+  BodySize size;
+  size.length = x.reply_body.size();
+  co_await x.down.sendHead(status, {}, headers, size, ec);
+  if (!ec) co_await x.down.sendData(x.reply_body, true, ec);
+  if (!ec) co_await x.down.endResponse(no_trailers, ec);
+  x.response_bytes = x.reply_body.size();
+  co_return !ec && x.down.reusable();
 }
 
 asio::awaitable<void> Proxy::fail(Exchange& x, int status, ResponseFlags flags) {
@@ -293,16 +368,15 @@ asio::awaitable<void> Proxy::fail(Exchange& x, int status, ResponseFlags flags) 
 
 // Returns whether the downstream connection may carry another request.
 asio::awaitable<bool> Proxy::handle(Exchange& x) {
-  const auto& message = x.reader.message();
-  x.method = std::string(message.method_string());
-  x.target = std::string(message.target());
-  x.keep_alive = message.keep_alive();
-  x.headers = forwardableHeaders(message);
+  const RequestHead& head = x.down.head();
+  x.headers = head.headers;
   if (const auto* host = findHeader(x.headers, "host")) x.host = *host;
-  x.view.method = x.method;
+  if (const auto* type = findHeader(x.headers, "content-type"))
+    x.grpc = type->starts_with("application/grpc");
+  x.view.method = head.method;
   x.view.scheme = "http";
   x.view.authority = x.host;
-  x.view.setTarget(x.target);
+  x.view.setTarget(head.target);
   x.path = std::string(x.view.path);
   for (const auto& [name, value] : x.headers) x.view.headers.push_back({name, value});
 
@@ -318,6 +392,11 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
 
   // (Every answer's strings go into `x` first: GCC 12 destroys some temporaries of a co_await
   // full-expression twice, so arguments to coroutines here are never temporaries.)
+  if (head.method == "CONNECT") {
+    x.error = "CONNECT through the waypoint";
+    x.reply_body = "the waypoint does not proxy CONNECT\n";
+    co_return co_await respond(x, 405, ResponseFlags());
+  }
   if (x.routes == nullptr) {
     x.reply_body = "no configuration yet\n";
     co_return co_await respond(x, 503, ResponseFlags());
@@ -361,7 +440,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
     std::string scheme = redirect->scheme.empty() ? "http" : redirect->scheme;
     std::string host = redirect->host.empty() ? std::string(x.view.host()) : redirect->host;
     if (redirect->port) host += ":" + std::to_string(*redirect->port);
-    std::string path = redirect->path.empty() ? x.target : redirect->path;
+    std::string path = redirect->path.empty() ? head.target : redirect->path;
     HeaderList location;
     location.emplace_back("location", scheme + "://" + host + path);
     co_return co_await respond(x, redirect->status, ResponseFlags(), &location);
@@ -399,18 +478,19 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   if (const auto* expect = findHeader(x.headers, "expect");
       expect != nullptr && equalsIgnoreCase(*expect, "100-continue")) {
     std::erase_if(x.headers, [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); });
-    if (!x.reader.done()) {
+    if (!x.down.bodyDone()) {
       error_code ec;
-      co_await x.down.write(asio::buffer(kContinue), ec);
+      co_await x.down.sendContinue(ec);
     }
   }
 
-  // The request body: kept for replay up to the limit, otherwise streamed once.
-  if (!x.reader.done()) {
+  // The request body: kept for replay up to the limit, otherwise streamed once. An upgrade's
+  // bytes after the head belong to the new protocol and are relayed, never read here.
+  if (!x.down.bodyDone() && head.upgrade.empty()) {
     std::vector<char> buffer(kBodyChunk);
-    while (!x.reader.done()) {
+    while (!x.down.bodyDone()) {
       error_code ec;
-      size_t n = co_await x.reader.readBody(buffer.data(), buffer.size(), ec);
+      size_t n = co_await x.down.readBody(buffer.data(), buffer.size(), ec);
       if (ec) {
         // A malformed body gets its 400, as a malformed head does (a client that went away
         // will not read it, which is harmless).
@@ -420,7 +500,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
         co_return false;
       }
       x.body.append(buffer.data(), n);
-      if (x.body.size() > options_.replay_limit && !x.reader.done()) {
+      if (x.body.size() > options_.replay_limit && !x.down.bodyDone()) {
         x.streaming = true;
         break;
       }
@@ -429,7 +509,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   x.request_bytes = x.body.size();
 
   co_await forward(x);
-  co_return x.keep_alive&& x.reader.done() && x.status != 0 && !x.error.starts_with("downstream");
+  co_return x.down.reusable() && x.status != 0;
 }
 
 asio::awaitable<void> Proxy::forward(Exchange& x) {
@@ -459,28 +539,24 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
   if (!findHeader(headers, "x-request-id")) headers.emplace_back("x-request-id", x.request_id);
   if (!findHeader(headers, "traceparent")) headers.emplace_back("traceparent", x.traceparent);
   if (!findHeader(headers, "x-forwarded-proto")) headers.emplace_back("x-forwarded-proto", "http");
-  std::string target = x.target;
+  const RequestHead& head = x.down.head();
+  UpstreamRequest request;
+  request.method = head.method;
+  request.target = x.target();
   if (!x.action->rewrite_prefix.empty()) {
     std::string path = x.path;
     if (!x.action->prefix_matched.empty() && path.starts_with(x.action->prefix_matched))
       path = x.action->rewrite_prefix + path.substr(x.action->prefix_matched.size());
     else
       path = x.action->rewrite_prefix;
-    target = x.view.query.empty() ? path : path + "?" + std::string(x.view.query);
+    request.target = x.view.query.empty() ? path : path + "?" + std::string(x.view.query);
   }
-  const auto& message = x.reader.message();
-  Framing request_framing;
-  if (x.streaming) {
-    if (message.has_content_length()) {
-      request_framing = {Framing::Kind::kLength,
-                         std::stoull(std::string(message[http::field::content_length]))};
-    } else {
-      request_framing = {Framing::Kind::kChunked, 0};
-    }
-  } else if (!x.body.empty() || message.has_content_length()) {
-    request_framing = {Framing::Kind::kLength, x.body.size()};
-  }
-  std::string head = requestHead(x.method, target, headers, request_framing);
+  request.headers = std::move(headers);
+  request.body = head.body;
+  request.trailers = head.trailers;
+  request.upgrade = head.upgrade;
+  // Bytes after an upgrade request's head are the new protocol's: never buffered, never retried.
+  const bool streaming = x.streaming || !head.upgrade.empty();
 
   while (true) {
     const auto now = Clock::now();
@@ -525,65 +601,43 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
     // One attempt: connect (or reuse), send, and wait for the response head.
     AttemptDeadline deadline = attemptDeadline(timeouts, x.start, now);
     AttemptOutcome outcome = AttemptOutcome::connectFailure();
-    std::unique_ptr<Upstream> up;
-    std::unique_ptr<ResponseReader> response;
+    std::unique_ptr<UpstreamCall> up;
     std::string failure;
     for (int fresh = 0; fresh < 2; ++fresh) {
       bool reused = false;
-      auto connected = co_await connect(endpoint, x.who, reused);
-      if (!connected) {
-        failure = connected.message();
+      auto opened = co_await call(endpoint, x, reused);
+      if (!opened) {
+        failure = opened.message();
         outcome = AttemptOutcome::connectFailure();
         break;
       }
-      up = std::move(*connected);
-      Watchdog watchdog(ex_, deadline.at, up->stream.get());
+      up = std::move(*opened);
+      Watchdog watchdog(ex_, deadline.at, up.get());
       error_code ec;
-      if (x.streaming) {
-        co_await up->stream->write(asio::buffer(head), ec);
-        bool chunked = request_framing.kind == Framing::Kind::kChunked;
-        auto send = [&](std::string_view data) -> asio::awaitable<void> {
-          if (data.empty() || ec) co_return;
-          if (chunked) {
-            std::string framed = chunk(data);
-            co_await up->stream->write(asio::buffer(framed), ec);
-          } else {
-            co_await up->stream->write(asio::buffer(data), ec);
-          }
-        };
-        co_await send(x.body);
+      if (!head.upgrade.empty()) {
+        co_await up->start(request, {}, true, ec);
+      } else if (x.streaming) {
+        co_await up->start(request, x.body, false, ec);
         std::vector<char> buffer(kBodyChunk);
-        while (!ec && !x.reader.done()) {
+        while (!ec && !x.down.bodyDone()) {
           error_code read_ec;
-          size_t n = co_await x.reader.readBody(buffer.data(), buffer.size(), read_ec);
+          size_t n = co_await x.down.readBody(buffer.data(), buffer.size(), read_ec);
           if (read_ec) {
             x.error = "downstream: request body: " + read_ec.message();
-            up->stream->abort();
+            up->abort();
             x.status = 400;
             co_return;
           }
           x.request_bytes += n;
-          co_await send(std::string_view(buffer.data(), n));
+          co_await up->sendBody(std::string_view(buffer.data(), n), ec);
         }
-        if (!ec && chunked) co_await up->stream->write(asio::buffer(kLastChunk), ec);
+        if (!ec) co_await up->endBody(ec);
       } else {
-        std::string wire = head + x.body;
-        co_await up->stream->write(asio::buffer(wire), ec);
+        co_await up->start(request, x.body, true, ec);
       }
-      // Interim 1xx answers (other than 101) are not the response: read on.
-      while (!ec) {
-        response = std::make_unique<ResponseReader>(*up->stream, up->in);
-        if (x.method == "HEAD") response->skipBody();
-        ec = co_await response->readHeader();
-        int code = ec ? 0 : response->message().result_int();
-        if (code < 100 || code >= 200 || code == 101) break;
-      }
+      if (!ec) ec = co_await up->readHead();
       if (!ec) {
-        int status = response->message().result_int();
-        std::optional<int> grpc;
-        if (auto it = response->message().find("grpc-status"); it != response->message().end())
-          grpc = std::atoi(std::string(it->value()).c_str());
-        outcome = AttemptOutcome::response(status, grpc);
+        outcome = AttemptOutcome::response(up->status, up->grpc_status);
         break;
       }
       if (watchdog.fired()) {
@@ -592,11 +646,12 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
                                                         : "upstream per-try timeout";
         break;
       }
-      // A pooled keep-alive connection the app had closed: try once more on a new one, as
-      // the request never reached the app (it is not an attempt).
-      if (reused && !x.streaming && (ec == http::error::end_of_stream)) continue;
+      // A pooled connection the app had closed, or a refused stream: the request never reached
+      // the app, so it goes once more on a new connection (not an attempt).
+      if (reused && !streaming && up->neverSent(ec)) continue;
       outcome = AttemptOutcome::reset();
-      failure = "upstream reset before response headers: " + ec.message();
+      failure = "upstream reset before response headers: " +
+                (up->error.empty() ? ec.message() : up->error);
       break;
     }
 
@@ -610,71 +665,51 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
 
     RetryDecision decision =
         wouldRetry(policy, outcome, x.attempts, remainingTime(timeouts, x.start, Clock::now()),
-                   !x.streaming, budget_);
+                   !streaming, budget_);
     if (decision.retry) retry_ticket = budget_.tryRetry();
     if (decision.retry && retry_ticket) {
-      if (up) up->stream->abort();  // its answer is not wanted
+      if (up) up->abort();  // its answer is not wanted
       co_await sleepFor(ex_, backoffDelay(policy.backoff, x.attempts, random_()));
       continue;
     }
     x.flags.add(decision.flags);
 
     if (outcome.kind != AttemptOutcome::Kind::kResponse) {
-      if (up) up->stream->abort();
-      if (outcome.kind == AttemptOutcome::Kind::kPerTryTimeout) {
-        ResponseFlags flags = x.flags;
-        flags.add(ResponseFlag::kUpstreamRequestTimeout);
-        {
-          x.error = failure;
-          co_await fail(x, kTimeoutStatus, flags);
-          co_return;
-        }
-      }
+      if (up) up->abort();
       ResponseFlags flags = x.flags;
+      if (outcome.kind == AttemptOutcome::Kind::kPerTryTimeout) {
+        flags.add(ResponseFlag::kUpstreamRequestTimeout);
+        x.error = failure;
+        co_await fail(x, kTimeoutStatus, flags);
+        co_return;
+      }
       flags.add(outcome.kind == AttemptOutcome::Kind::kConnectFailure
                     ? ResponseFlag::kUpstreamConnectionFailure
                     : ResponseFlag::kUpstreamRemoteReset);
-      {
-        x.error = "upstream connect error or disconnect/reset before headers: " + failure;
-        co_await fail(x, 503, flags);
-        co_return;
-      }
+      x.error = "upstream connect error or disconnect/reset before headers: " + failure;
+      co_await fail(x, 503, flags);
+      co_return;
     }
 
     // Commit to this response: stream it downstream.
-    Watchdog watchdog(ex_, requestDeadline(timeouts, x.start), up->stream.get());
-    const auto& upstream_message = response->message();
-    x.status = upstream_message.result_int();
-    HeaderList response_headers = forwardableHeaders(upstream_message);
+    Watchdog watchdog(ex_, requestDeadline(timeouts, x.start), up.get());
+    x.status = up->status;
+    HeaderList response_headers = up->headers;
     applyEdits(response_headers, x.action->response_headers);
     applyEdits(response_headers, x.weighted->response_headers);
-    bool no_body = x.method == "HEAD" || x.status == 204 || x.status == 304 ||
-                   (x.status >= 100 && x.status < 200);
-    Framing framing;
-    if (no_body) {
-      if (upstream_message.has_content_length())
-        response_headers.emplace_back("content-length",
-                                      std::string(upstream_message[http::field::content_length]));
-    } else if (upstream_message.has_content_length()) {
-      framing = {Framing::Kind::kLength,
-                 std::stoull(std::string(upstream_message[http::field::content_length]))};
-    } else if (x.reader.message().version() >= 11) {
-      framing = {Framing::Kind::kChunked, 0};  // chunked upstream, or until close
-    } else {
-      // An HTTP/1.0 client cannot read chunks (RFC 9112 section 6.1): the end of the
-      // connection ends the body.
-      framing = {Framing::Kind::kUntilClose, 0};
-    }
-    bool keep_alive = x.keep_alive && x.reader.done() && framing.kind != Framing::Kind::kUntilClose;
-    std::string response_head =
-        responseHead(x.status, upstream_message.reason(), response_headers, framing, keep_alive);
     error_code ec;
-    // The head goes out with the first piece of body: one frame (one write) instead of two.
-    std::string pending = std::move(response_head);
+    if (x.status == 101 && !head.upgrade.empty()) {
+      co_await x.down.sendHead(x.status, up->reason, response_headers, up->body, ec);
+      if (!ec) co_await relayUpgrade(x, *up);
+      co_return;
+    }
+    BodySize body = up->body;
+    if (head.method == "HEAD") body.none = true;
+    co_await x.down.sendHead(x.status, up->reason, response_headers, body, ec);
     std::vector<char> buffer(kBodyChunk);
-    while (!ec && !response->done()) {
+    while (!ec && !body.none && !up->bodyDone()) {
       error_code read_ec;
-      size_t n = co_await response->readBody(buffer.data(), buffer.size(), read_ec);
+      size_t n = co_await up->readBody(buffer.data(), buffer.size(), read_ec);
       if (read_ec) {
         x.error = watchdog.fired() ? "upstream request timeout during the response body"
                                    : "upstream response body: " + read_ec.message();
@@ -682,36 +717,59 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
           x.flags.add(ResponseFlag::kUpstreamRequestTimeout);
         else
           x.flags.add(ResponseFlag::kUpstreamRemoteReset);
-        up->stream->abort();
+        up->abort();
         x.down.abort();  // the client must not take a truncated body for a whole one
-        x.keep_alive = false;
         co_return;
       }
       if (n == 0) break;
       x.response_bytes += n;
-      const std::string_view data(buffer.data(), n);
-      if (framing.kind == Framing::Kind::kChunked)
-        pending += chunk(data);
-      else
-        pending.append(data);
-      if (response->done()) break;  // the last piece goes out below, with the last chunk
-      co_await x.down.write(asio::buffer(pending), ec);
-      pending.clear();
+      co_await x.down.sendData(std::string_view(buffer.data(), n), up->bodyDone(), ec);
     }
-    if (!ec) {
-      if (framing.kind == Framing::Kind::kChunked) pending += kLastChunk;
-      if (!pending.empty()) co_await x.down.write(asio::buffer(pending), ec);
-    }
+    const HeaderList trailers = up->trailers();
+    if (!ec) co_await x.down.endResponse(trailers, ec);
     if (ec) {
       x.error = "downstream: " + ec.message();
-      x.keep_alive = false;
-      up->stream->abort();
+      up->abort();
       co_return;
     }
-    x.keep_alive = keep_alive;
-    if (upstream_message.keep_alive() && response->done()) release(std::move(up));
+    if (auto connection = up->reusableConnection()) {
+      auto& idle = idle_[connection->address];
+      if (idle.size() < 64) idle.push_back(std::move(connection));
+    }
     co_return;
   }
+}
+
+asio::awaitable<void> Proxy::relayUpgrade(Exchange& x, UpstreamCall& up) {
+  ByteStream* client = x.down.rawStream();
+  ByteStream* app = up.rawStream();
+  if (client == nullptr || app == nullptr) co_return;
+  auto copy = [](ByteStream& from, boost::beast::flat_buffer& buffered, ByteStream& to,
+                 uint64_t& counted) -> asio::awaitable<void> {
+    error_code ec;
+    if (buffered.size() > 0) {
+      counted += buffered.size();
+      co_await to.write(buffered.data(), ec);
+      buffered.consume(buffered.size());
+    }
+    std::vector<char> buffer(kBodyChunk);
+    while (!ec) {
+      size_t n = co_await from.read(asio::buffer(buffer), ec);
+      if (n > 0) {
+        counted += n;
+        error_code write_ec;
+        co_await to.write(asio::buffer(buffer.data(), n), write_ec);
+        if (write_ec) break;
+      }
+    }
+    if (ec == asio::error::eof)
+      to.closeWrite();
+    else
+      to.abort();
+  };
+  using namespace asio::experimental::awaitable_operators;
+  co_await (copy(*client, *x.down.rawBuffered(), *app, x.request_bytes) &&
+            copy(*app, *up.rawBuffered(), *client, x.response_bytes));
 }
 
 void Proxy::finish(Exchange& x) {
@@ -738,7 +796,7 @@ void Proxy::finish(Exchange& x) {
       c.destination_canonical_service = label("app");
       c.destination_canonical_revision = label("version");
     }
-    c.request_protocol = "http";
+    c.request_protocol = x.grpc ? "grpc" : "http";
     c.connection_security_policy = "mutual_tls";
     c.response_flags =
         x.flags.empty() ? std::string(telemetry::kNoResponseFlags) : x.flags.toString();
@@ -751,9 +809,9 @@ void Proxy::finish(Exchange& x) {
     r.src = x.who.source_ip;
     r.src_identity = x.who.peer.str();
     r.authority = endpointText(x.who.vip);
-    r.method = x.method;
-    r.path = x.target;
-    r.protocol = "HTTP/1.1";
+    r.method = x.method();
+    r.path = x.target();
+    r.protocol = x.down.http2() ? "HTTP/2" : x.down.head().version == 10 ? "HTTP/1.0" : "HTTP/1.1";
     r.route = x.action ? x.action->name : "";
     r.upstream = x.upstream;
     r.upstream_cluster = x.cluster ? x.cluster->name : "";

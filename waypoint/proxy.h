@@ -23,7 +23,9 @@
 #include "core/identity/spiffe_id.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/request_metrics.h"
+#include "waypoint/exchange.h"
 #include "waypoint/http1.h"
+#include "waypoint/http2.h"
 #include "waypoint/policy/retry_budget.h"
 #include "waypoint/service_routes.h"
 
@@ -62,7 +64,8 @@ class Proxy {
   // they started with. Call on this proxy's executor.
   void setRoutes(std::shared_ptr<const RouteConfig> routes);
 
-  // Serves HTTP/1.1 requests on one downstream connection until it ends.
+  // Serves one downstream connection until it ends: HTTP/2 when it starts with the HTTP/2
+  // preface (prior knowledge, as gRPC and h2c clients send it), HTTP/1.1 otherwise.
   boost::asio::awaitable<void> serve(std::unique_ptr<ByteStream> downstream, Downstream who);
 
   // For tests and the admin page: the outlier state of a cluster's endpoints.
@@ -70,8 +73,13 @@ class Proxy {
 
  private:
   struct ClusterState;
-  struct Upstream;
   struct Exchange;
+
+  boost::asio::awaitable<void> serveHttp1(std::unique_ptr<ByteStream> downstream, Downstream who,
+                                          boost::beast::flat_buffer in);
+  boost::asio::awaitable<void> serveHttp2(std::unique_ptr<ByteStream> downstream, Downstream who,
+                                          std::string received);
+  boost::asio::awaitable<void> serveStream(std::shared_ptr<hbone::Stream> stream, Downstream who);
 
   // The cluster's load balancer, outlier and breaker state; `owner` is the config it belongs to.
   ClusterState& state(const Cluster& cluster, const std::shared_ptr<const RouteConfig>& owner);
@@ -83,10 +91,15 @@ class Proxy {
                                        const HeaderList* extra = nullptr);
   // respond() with x's error as the body.
   boost::asio::awaitable<void> fail(Exchange& x, int status, ResponseFlags flags);
-  boost::asio::awaitable<Result<std::unique_ptr<Upstream>>> connect(const Endpoint& endpoint,
-                                                                    const Downstream& who,
-                                                                    bool& reused);
-  void release(std::unique_ptr<Upstream> upstream);
+  // An attempt's transport: HTTP/2 multiplexed on one tunnel per endpoint when the app speaks
+  // it (or, for a port of unknown protocol, when the client did), else a pooled HTTP/1.1 tunnel.
+  boost::asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> call(const Endpoint& endpoint,
+                                                                     const Exchange& x,
+                                                                     bool& reused);
+  boost::asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> tunnel(const Endpoint& endpoint,
+                                                                        const Downstream& who);
+  // A 101 answer: the two connections' bytes are copied both ways until both ends finish.
+  boost::asio::awaitable<void> relayUpgrade(Exchange& x, UpstreamCall& up);
   void finish(Exchange& x);
 
   boost::asio::any_io_executor ex_;
@@ -96,7 +109,8 @@ class Proxy {
   std::shared_ptr<const RouteConfig> routes_;
   std::unique_ptr<hbone::Pool> pool_;
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;
-  std::map<boost::asio::ip::tcp::endpoint, std::vector<std::unique_ptr<Upstream>>> idle_;
+  std::map<boost::asio::ip::tcp::endpoint, std::vector<std::unique_ptr<Http1Connection>>> idle_;
+  std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Http2Connection>> http2_;
   RetryBudget budget_;
   std::mt19937_64 random_;
 };

@@ -27,13 +27,13 @@ std::optional<uint16_t> targetPort(const cfg::ServicePort& port, const cfg::Pod&
   return named->second;
 }
 
-// HTTP/2 to the app: Istio's protocol selection by appProtocol, else by port name prefix.
-bool speaksHttp2(const cfg::ServicePort& port) {
+UpstreamProtocol upstreamProtocol(const cfg::ServicePort& port) {
   std::string_view protocol =
       port.app_protocol.empty() ? std::string_view(port.name) : std::string_view(port.app_protocol);
   for (std::string_view prefix : {"grpc", "http2", "h2c", "kubernetes.io/h2c"})
-    if (protocol.substr(0, prefix.size()) == prefix) return true;
-  return false;
+    if (protocol.starts_with(prefix)) return UpstreamProtocol::kHttp2;
+  if (protocol.starts_with("http")) return UpstreamProtocol::kHttp1;
+  return UpstreamProtocol::kAsDownstream;
 }
 
 HeaderEdits editsFrom(const cfg::HeaderOperations& ops) {
@@ -211,7 +211,7 @@ class Compiler {
     cluster.service_ns = service.meta.ns;
     cluster.subset = subset;
     cluster.port = port;
-    cluster.upstream_http2 = speaksHttp2(*service_port);
+    cluster.protocol = upstreamProtocol(*service_port);
 
     const cfg::DestinationRule* rule = snapshot_.destinationRule(service.meta.ns, host);
     const std::map<std::string, std::string>* subset_labels = nullptr;

@@ -49,6 +49,10 @@ struct Endpoint {
 };
 
 // outbound|<port>|<subset>|<host>: Envoy's and Istio's cluster naming, which shows in metrics.
+// What the app speaks, by Istio's protocol selection (appProtocol, else the port name's prefix):
+// HTTP/2 for grpc, http2 and h2c; HTTP/1.1 for http; otherwise whatever the client spoke.
+enum class UpstreamProtocol { kHttp1, kHttp2, kAsDownstream };
+
 struct Cluster {
   std::string name;
   std::string service_host;  // FQDN, e.g. reviews.shop.svc.cluster.local
@@ -60,7 +64,7 @@ struct Cluster {
   std::optional<HashKeySource> hash;     // consistent hash key, with lb = kRingHash
   std::optional<OutlierConfig> outlier;  // nullopt: outlier detection off
   CircuitBreakerLimits limits;
-  bool upstream_http2 = false;  // the app speaks HTTP/2 (appProtocol or port name grpc/http2)
+  UpstreamProtocol protocol = UpstreamProtocol::kAsDownstream;
 };
 
 struct WeightedCluster {

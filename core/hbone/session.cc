@@ -139,28 +139,53 @@ bool Session::acceptsNewStreams() const {
 
 Result<std::shared_ptr<Stream>> Session::connect(const std::string& authority,
                                                  const Headers& headers) {
+  static const std::string kMethod = ":method", kConnect = "CONNECT", kAuthority = ":authority";
+  Headers request;
+  request.reserve(headers.size() + 2);
+  request.emplace_back(kMethod, kConnect);
+  request.emplace_back(kAuthority, authority);
+  request.insert(request.end(), headers.begin(), headers.end());
+  return this->request(request, true);
+}
+
+Result<std::shared_ptr<Stream>> Session::request(const Headers& headers, bool body) {
   if (role_ != Role::kClient) return makeError("only a client session opens streams");
   if (!acceptsNewStreams()) return makeError("connection accepts no new streams");
-  static const std::string kMethod = ":method", kConnect = "CONNECT", kAuthority = ":authority";
   std::vector<nghttp2_nv> nva;
-  nva.reserve(headers.size() + 2);
-  nva.push_back(makeNv(kMethod, kConnect));
-  nva.push_back(makeNv(kAuthority, authority));
+  nva.reserve(headers.size());
   for (const auto& [name, value] : headers) nva.push_back(makeNv(name, value));
 
   auto stream = std::make_shared<Stream>(this, ex_, settings_.stream_send_buffer);
-  stream->authority_ = authority;
+  for (const auto& [name, value] : headers)
+    if (name == ":authority") stream->authority_ = value;
   nghttp2_data_provider provider{};
   provider.source.ptr = stream.get();
   provider.read_callback = &Session::onReadData;
-  const int32_t id =
-      nghttp2_submit_request(h2_, nullptr, nva.data(), nva.size(), &provider, stream.get());
-  if (id < 0) return makeError(std::string("HTTP/2 CONNECT: ") + nghttp2_strerror(id));
+  const int32_t id = nghttp2_submit_request(h2_, nullptr, nva.data(), nva.size(),
+                                            body ? &provider : nullptr, stream.get());
+  if (id < 0) return makeError(std::string("HTTP/2 request: ") + nghttp2_strerror(id));
   stream->attach(id);
-  stream->send_started_ = true;
+  stream->send_started_ = body;
+  stream->send_eof_ = !body;
   streams_.emplace(id, stream);
   wantWrite();
   return stream;
+}
+
+void Session::submitResponse(Stream& stream, int status, const Headers& headers, bool body) {
+  const std::string code = std::to_string(status);
+  static const std::string kStatus = ":status";
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(headers.size() + 1);
+  nva.push_back(makeNv(kStatus, code));
+  for (const auto& [name, value] : headers) nva.push_back(makeNv(name, value));
+  nghttp2_data_provider provider{};
+  provider.source.ptr = &stream;
+  provider.read_callback = &Session::onReadData;
+  nghttp2_submit_response(h2_, stream.id_, nva.data(), nva.size(), body ? &provider : nullptr);
+  stream.send_started_ = body;
+  if (!body) stream.send_eof_ = true;
+  wantWrite();
 }
 
 void Session::shutdown() {
@@ -197,30 +222,42 @@ void Session::detach(int32_t stream_id) {
 
 int Session::onBeginHeaders(nghttp2_session* h2, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<Session*>(user);
-  if (self->role_ != Role::kServer || frame->hd.type != NGHTTP2_HEADERS ||
-      frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  if (self->role_ == Role::kServer && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    auto stream = std::make_shared<Stream>(self, self->ex_, self->settings_.stream_send_buffer);
+    stream->attach(frame->hd.stream_id);
+    nghttp2_session_set_stream_user_data(h2, frame->hd.stream_id, stream.get());
+    self->streams_.emplace(frame->hd.stream_id, std::move(stream));
     return 0;
-  auto stream = std::make_shared<Stream>(self, self->ex_, self->settings_.stream_send_buffer);
-  stream->attach(frame->hd.stream_id);
-  nghttp2_session_set_stream_user_data(h2, frame->hd.stream_id, stream.get());
-  self->streams_.emplace(frame->hd.stream_id, std::move(stream));
+  }
+  // A client's next head replaces an interim (1xx) one; after the final head, a block is
+  // trailers.
+  Stream* stream = streamOf(h2, frame->hd.stream_id);
+  if (stream != nullptr && !stream->head_received_) stream->headers_.clear();
   return 0;
 }
 
 int Session::onHeader(nghttp2_session* h2, const nghttp2_frame* frame, const uint8_t* name,
-                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void*) {
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
+                      void* user) {
+  auto* self = static_cast<Session*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   Stream* stream = streamOf(h2, frame->hd.stream_id);
   if (stream == nullptr) return 0;
+  Headers& block = stream->head_received_ ? stream->trailers_ : stream->headers_;
+  // Too many fields: the stream is reset rather than forwarded with some silently missing.
+  if (block.size() >= self->settings_.max_headers) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   std::string key(reinterpret_cast<const char*>(name), namelen);
   std::string val(reinterpret_cast<const char*>(value), valuelen);
-  if (key == ":authority") stream->authority_ = val;
-  if (key == ":status") {
-    int status = 0;
-    for (char c : val) status = status * 10 + (c - '0');
-    stream->status_ = status;
+  if (!stream->head_received_) {
+    if (key == ":authority") stream->authority_ = val;
+    if (key == ":status") {
+      int status = 0;
+      for (char c : val) status = status * 10 + (c - '0');
+      stream->status_ = status;
+    }
   }
-  if (stream->headers_.size() < 64) stream->headers_.emplace_back(std::move(key), std::move(val));
+  block.emplace_back(std::move(key), std::move(val));
   return 0;
 }
 
@@ -233,11 +270,14 @@ int Session::onFrameRecv(nghttp2_session* h2, const nghttp2_frame* frame, void* 
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   Stream* stream = streamOf(h2, frame->hd.stream_id);
   if (stream == nullptr) return 0;
-  if (frame->hd.type == NGHTTP2_HEADERS) {
+  if (frame->hd.type == NGHTTP2_HEADERS && !stream->head_received_) {
     if (self->role_ == Role::kServer && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      stream->head_received_ = true;
       auto it = self->streams_.find(frame->hd.stream_id);
       if (it != self->streams_.end() && self->on_request_) self->on_request_(it->second);
-    } else if (self->role_ == Role::kClient && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+    } else if (self->role_ == Role::kClient &&
+               (stream->status_ >= 200 || stream->status_ == 101)) {
+      stream->head_received_ = true;
       stream->onResponseHeaders();
     }
   }
@@ -275,11 +315,21 @@ int Session::onStreamClose(nghttp2_session* h2, int32_t stream_id, uint32_t erro
 
 // DATA payloads go from the stream's queue straight into the output (NGHTTP2_DATA_FLAG_NO_COPY):
 // the read callback only says how much, onSendData writes the frame.
-ssize_t Session::onReadData(nghttp2_session*, int32_t, uint8_t*, size_t length,
+ssize_t Session::onReadData(nghttp2_session* h2, int32_t stream_id, uint8_t*, size_t length,
                             uint32_t* data_flags, nghttp2_data_source* source, void*) {
   auto* stream = static_cast<Stream*>(source->ptr);
   const size_t n = std::min(length, stream->send_bytes_);
-  if (stream->send_eof_ && n == stream->send_bytes_) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (stream->send_eof_ && n == stream->send_bytes_) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    // Trailers end the stream instead of this DATA frame (nghttp2 allows submitting them here).
+    if (!stream->send_trailers_.empty()) {
+      std::vector<nghttp2_nv> nva;
+      for (const auto& [name, value] : stream->send_trailers_) nva.push_back(makeNv(name, value));
+      if (nghttp2_submit_trailer(h2, stream_id, nva.data(), nva.size()) == 0)
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      stream->send_trailers_.clear();
+    }
+  }
   if (n == 0 && !(*data_flags & NGHTTP2_DATA_FLAG_EOF)) {
     stream->send_deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;

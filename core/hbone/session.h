@@ -36,12 +36,14 @@ struct SessionSettings {
   uint32_t max_concurrent_streams = 100;   // advertised to the peer
   size_t stream_send_buffer = 256u << 10;  // bytes a writer may queue on a stream before waiting
   uint32_t max_header_list = 16u << 10;    // a CONNECT needs little; more is hostile
+  size_t max_headers = 64;                 // fields per header block; more resets the stream
   uint32_t max_frame = 1u << 18;           // DATA frames we accept and send (peer permitting)
 };
 
 class Session {
  public:
-  // Server: called once per complete CONNECT request, with a stream ready for respond().
+  // Server: called once per complete request head (a CONNECT for HBONE, any request for the
+  // waypoint's HTTP/2), with a stream ready for respond().
   using RequestHandler = std::function<void(std::shared_ptr<Stream>)>;
 
   static Result<std::unique_ptr<Session>> create(const boost::asio::any_io_executor& ex, Role role,
@@ -63,6 +65,9 @@ class Session {
 
   // Client: opens a CONNECT stream to `authority`; the response arrives on the stream.
   Result<std::shared_ptr<Stream>> connect(const std::string& authority, const Headers& headers);
+  // Client: opens a request stream. `headers` starts with the pseudo-headers (:method, :scheme,
+  // :authority, :path); `body` false ends the stream with the head (END_STREAM on HEADERS).
+  Result<std::shared_ptr<Stream>> request(const Headers& headers, bool body);
 
   // Streams open now, and whether another may be opened (no GOAWAY, under the peer's limit).
   size_t activeStreams() const { return streams_.size(); }
@@ -96,6 +101,7 @@ class Session {
     output_ready_.notify();
   }
   void detach(int32_t stream_id);
+  void submitResponse(Stream& stream, int status, const Headers& headers, bool body);
 
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame*, void*);
   static int onHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t*, size_t,

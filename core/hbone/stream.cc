@@ -22,24 +22,15 @@ asio::awaitable<int> Stream::response() {
 }
 
 void Stream::respond(int status) {
+  // 200 opens the tunnel; another status ends the stream with it (the client resets its half;
+  // a RST queued here could overtake the HEADERS and lose the status).
+  respond(status, {}, status == 200);
+}
+
+void Stream::respond(int status, const Headers& headers, bool body) {
   if (session_ == nullptr || closed_) return;
-  const std::string code = std::to_string(status);
-  nghttp2_nv status_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(":status")),
-                       reinterpret_cast<uint8_t*>(const_cast<char*>(code.data())), 7, code.size(),
-                       NGHTTP2_NV_FLAG_NONE};
   status_ = status;
-  if (status == 200) {
-    nghttp2_data_provider provider{};
-    provider.source.ptr = this;
-    provider.read_callback = &Session::onReadData;
-    nghttp2_submit_response(session_->h2_, id_, &status_nv, 1, &provider);
-    send_started_ = true;
-  } else {
-    // END_STREAM with the status; the client resets its half (a RST queued here could
-    // overtake the HEADERS and lose the status).
-    nghttp2_submit_response(session_->h2_, id_, &status_nv, 1, nullptr);
-  }
-  session_->wantWrite();
+  session_->submitResponse(*this, status, headers, body);
 }
 
 asio::awaitable<size_t> Stream::read(asio::mutable_buffer buffer, boost::system::error_code& ec) {
@@ -103,9 +94,10 @@ asio::awaitable<void> Stream::write(asio::const_buffer data, boost::system::erro
   }
 }
 
-void Stream::closeWrite() {
+void Stream::closeWrite(Headers trailers) {
   if (send_eof_) return;
   send_eof_ = true;
+  send_trailers_ = std::move(trailers);
   if (session_ == nullptr || closed_) return;
   if (send_deferred_) {
     send_deferred_ = false;

@@ -1,4 +1,5 @@
-// Stream: one HBONE tunnel, an HTTP/2 CONNECT stream seen as a byte stream.
+// Stream: one HTTP/2 stream seen as a byte stream: an HBONE tunnel (a CONNECT stream), or one
+// request and its response for the waypoint's HTTP/2 (heads and trailers beside the bytes).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -26,15 +27,20 @@ class Stream : public std::enable_shared_from_this<Stream> {
   int32_t id() const { return id_; }
   // Server: the request's :authority; client: what was asked for.
   const std::string& authority() const { return authority_; }
-  // Server: request headers; client: response headers (lower-case names).
+  // Server: request headers; client: the final response's headers (lower-case names, the
+  // pseudo-headers first).
   const Headers& headers() const { return headers_; }
   std::string header(std::string_view name) const;
+  // The header block that followed the body (gRPC's grpc-status); complete once read() saw eof.
+  const Headers& trailers() const { return trailers_; }
 
   // Client: waits for the response. 200 opens the tunnel; anything else fails with the status.
   boost::asio::awaitable<int> response();
 
   // Server: answers the CONNECT. 200 opens the tunnel; another status ends the stream.
   void respond(int status);
+  // Server: a response head (`headers` without :status); `body` false ends the stream with it.
+  void respond(int status, const Headers& headers, bool body);
 
   // Reads up to buffer's size; returns 0 with ec = eof after the peer's END_STREAM, or
   // connection_reset when the stream was reset.
@@ -42,8 +48,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
                                       boost::system::error_code& ec);
   // Queues all of `data`, waiting while the send buffer is full.
   boost::asio::awaitable<void> write(boost::asio::const_buffer data, boost::system::error_code& ec);
-  // Half-close: END_STREAM after the queued bytes.
-  void closeWrite();
+  // Half-close: END_STREAM after the queued bytes, on a trailer block when `trailers` has any.
+  void closeWrite(Headers trailers = {});
   // RST_STREAM (CANCEL unless told otherwise); both directions end.
   void reset(uint32_t h2_error = NGHTTP2_CANCEL);
 
@@ -56,6 +62,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void setSink(Sink sink) { sink_ = std::move(sink); }
 
   bool wasReset() const { return reset_; }
+  // The peer's END_STREAM arrived and every byte before it was read.
+  bool finishedReading() const { return recv_eof_ && recv_.empty(); }
   const std::string& resetReason() const { return reset_reason_; }
   int status() const { return status_; }
 
@@ -75,6 +83,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   int32_t id_ = -1;
   std::string authority_;
   Headers headers_;
+  Headers trailers_;
+  Headers send_trailers_;
+  bool head_received_ = false;  // the (final) head is complete: a further block is trailers
   int status_ = 0;
   bool response_ready_ = false;
 

@@ -94,6 +94,63 @@ TEST(HboneSession, ConnectCarriesAuthorityAndHeadersAndOpensTunnelOn200) {
   });
 }
 
+// The waypoint's HTTP/2 uses the same sessions for plain requests.
+TEST(HboneSession, RequestWithoutBodyGetsAResponseWithBodyAndTrailers) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->request(
+        {{":method", "GET"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/x"}}, false);
+    EXPECT_TRUE(client) << client.message();
+    if (!client) co_return;
+    auto server = co_await p.nextRequest();
+    EXPECT_EQ(server->header(":path"), "/x");
+    EXPECT_TRUE(server->finishedReading()) << "END_STREAM came with the head";
+    server->respond(200, {{"content-type", "application/grpc"}}, true);
+    boost::system::error_code ec;
+    co_await server->write(asio::buffer(std::string("answer")), ec);
+    server->closeWrite({{"grpc-status", "0"}, {"grpc-message", "fine"}});
+    EXPECT_EQ(co_await (*client)->response(), 200);
+    EXPECT_EQ((*client)->header("content-type"), "application/grpc");
+    EXPECT_EQ(co_await readAll(**client, ec), "answer");
+    EXPECT_EQ(ec, asio::error::eof);
+    Headers expected{{"grpc-status", "0"}, {"grpc-message", "fine"}};
+    EXPECT_EQ((*client)->trailers(), expected);
+    EXPECT_EQ((*client)->header("grpc-status"), "") << "trailers are not head fields";
+  });
+}
+
+TEST(HboneSession, TrailersOnlyResponseEndsTheStreamWithItsHead) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    auto client = p.client->request(
+        {{":method", "POST"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/x"}}, true);
+    auto server = co_await p.nextRequest();
+    server->respond(200, {{"grpc-status", "14"}}, false);
+    EXPECT_EQ(co_await (*client)->response(), 200);
+    EXPECT_EQ((*client)->header("grpc-status"), "14");
+    boost::system::error_code ec;
+    EXPECT_EQ(co_await readAll(**client, ec), "");
+    EXPECT_EQ(ec, asio::error::eof);
+  });
+}
+
+TEST(HboneSession, AHeadWithMoreFieldsThanTheLimitResetsTheStream) {
+  SessionSettings settings;
+  settings.max_headers = 8;
+  Pair p(settings);
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    Headers fields{{":method", "GET"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}};
+    for (int i = 0; i < 10; ++i) fields.emplace_back("x-field-" + std::to_string(i), "v");
+    auto client = p.client->request(fields, false);
+    EXPECT_TRUE(client) << client.message();
+    if (!client) co_return;
+    // Then the stream is reset, not delivered with fields silently missing.
+    EXPECT_EQ(co_await (*client)->response(), 0);
+    EXPECT_TRUE((*client)->wasReset());
+    EXPECT_TRUE(p.requests.empty());
+  });
+}
+
 TEST(HboneSession, NonOkStatusRefusesTheTunnel) {
   Pair p;
   testing::runAsync(p.io, [&]() -> asio::awaitable<void> {

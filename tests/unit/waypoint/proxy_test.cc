@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fstream>
 #include <random>
@@ -83,6 +84,7 @@ class App {
   int connections = 0;
   std::string last_body, last_target;
   HeaderList last_headers;
+  bool last_upgrade = false;
 
  private:
   asio::awaitable<void> acceptLoop() {
@@ -111,15 +113,31 @@ class App {
       ++requests;
       last_body = body;
       last_headers = forwardableHeaders(reader.message());
+      std::string answer;
       const std::string target(reader.message().target());
       last_target = target;
+      last_upgrade = reader.parser().upgrade();
+      if (last_upgrade) {
+        // Switch, then answer every byte upper-cased until the client finishes.
+        answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+        co_await stream->write(asio::buffer(answer), ec);
+        std::string pending(static_cast<const char*>(in.data().data()), in.size());
+        in.consume(in.size());
+        while (!ec) {
+          for (char& c : pending) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          if (!pending.empty()) co_await stream->write(asio::buffer(pending), ec);
+          size_t n = co_await stream->read(asio::buffer(buffer), ec);
+          pending.assign(buffer.data(), n);
+        }
+        stream->closeWrite();
+        co_return;
+      }
       if (stall_next > 0) {
         --stall_next;
         // No answer: wait until the other side gives up on this connection.
         while (!ec) co_await stream->read(asio::buffer(buffer), ec);
         co_return;
       }
-      std::string answer;
       if (reader.message().method() == http::verb::head) {
         const std::string full = simpleResponse(200, name_, {{"x-app", name_}}, true);
         answer = full.substr(0, full.size() - name_.size());  // the head alone
@@ -155,6 +173,116 @@ class App {
   tcp::acceptor acceptor_;
   std::string name_;
 };
+
+// An HTTP/2 (gRPC-style) application: every answer is 200 with content-type application/grpc,
+// the request body echoed (or the app's name) as the body and grpc-status in trailers;
+// /unavailable answers trailers-only with grpc-status 14 while `unavailable_next` lasts.
+class Http2App {
+ public:
+  Http2App(asio::io_context& io, std::string name)
+      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        name_(std::move(name)) {
+    asio::co_spawn(io, acceptLoop(), asio::detached);
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  int unavailable_next = 0;
+  int requests = 0;
+  int connections = 0;
+  hbone::Headers last_headers;
+
+ private:
+  asio::awaitable<void> acceptLoop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      ++connections;
+      auto connection = Http2Connection::create(
+          acceptor_.get_executor(), hbone::Role::kServer, wrapSocket(std::move(socket)),
+          [this](std::shared_ptr<hbone::Stream> stream) {
+            asio::co_spawn(acceptor_.get_executor(), answer(std::move(stream)), asio::detached);
+          });
+      asio::co_spawn(acceptor_.get_executor(), connection.value()->run(), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> answer(std::shared_ptr<hbone::Stream> stream) {
+    ++requests;
+    last_headers = stream->headers();
+    std::string body;
+    std::vector<char> buffer(64 * 1024);
+    error_code ec;
+    while (!ec) {
+      size_t n = co_await stream->read(asio::buffer(buffer), ec);
+      body.append(buffer.data(), n);
+    }
+    const std::string path = stream->header(":path");
+    if (path == "/unavailable" && unavailable_next > 0) {
+      --unavailable_next;
+      stream->respond(200,
+                      {{"content-type", "application/grpc"},
+                       {"grpc-status", "14"},
+                       {"grpc-message", name_ + " unavailable"}},
+                      false);
+      co_return;
+    }
+    stream->respond(200, {{"content-type", "application/grpc"}, {"x-app", name_}}, true);
+    const std::string answer = body.empty() ? name_ : body;
+    co_await stream->write(asio::buffer(answer), ec);
+    stream->closeWrite({{"grpc-status", "0"}, {"x-trailer", name_}});
+  }
+
+  tcp::acceptor acceptor_;
+  std::string name_;
+};
+
+struct Http2Response {
+  int status = 0;
+  hbone::Headers headers, trailers;
+  std::string body;
+  std::string reset;  // the stream's reset reason, when it was reset
+  std::string header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (n == name) return v;
+    return {};
+  }
+  std::string trailer(std::string_view name) const {
+    for (const auto& [n, v] : trailers)
+      if (n == name) return v;
+    return {};
+  }
+};
+
+// One request on an HTTP/2 client connection: `headers` without the pseudo-headers.
+asio::awaitable<Http2Response> http2Request(Http2Connection& client, std::string method,
+                                            std::string path, std::string body,
+                                            hbone::Headers headers = {}) {
+  hbone::Headers fields{{":method", method}, {":scheme", "http"}, {":authority", "api"},
+                        {":path", path}};
+  fields.insert(fields.end(), headers.begin(), headers.end());
+  auto opened = client.session().request(fields, !body.empty());
+  Http2Response out;
+  if (!opened) {
+    out.reset = opened.message();
+    co_return out;
+  }
+  auto stream = *opened;
+  error_code ec;
+  if (!body.empty()) {
+    co_await stream->write(asio::buffer(body), ec);
+    stream->closeWrite();
+  }
+  out.status = co_await stream->response();
+  out.headers = stream->headers();
+  std::vector<char> buffer(64 * 1024);
+  while (!ec) {
+    size_t n = co_await stream->read(asio::buffer(buffer), ec);
+    out.body.append(buffer.data(), n);
+  }
+  if (ec != asio::error::eof) out.reset = stream->resetReason();
+  out.trailers = stream->trailers();
+  co_return out;
+}
 
 // Lends a MemoryByteStream to Proxy::serve(), which wants to own its downstream.
 class Lent final : public ByteStream {
@@ -260,6 +388,36 @@ class ProxyTest : public ::testing::Test {
     server_->stop();
   }
 
+  // An HTTP/2 client connection (prior knowledge, over loopback TCP) into Proxy::serve() for
+  // `vip`; `body` runs with it and the connection ends (GOAWAY) when the body returns.
+  void withHttp2Client(std::function<asio::awaitable<void>(Http2Connection&)> body,
+                       const char* vip = "198.19.0.10", uint16_t port = 80) {
+    sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
+      tcp::acceptor acceptor(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+      tcp::socket client(io_);
+      co_await client.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
+      tcp::socket accepted = co_await acceptor.async_accept(asio::use_awaitable);
+      Downstream who;
+      who.vip = tcp::endpoint(asio::ip::make_address(vip), port);
+      who.peer = shopId("client");
+      who.source_ip = "127.0.0.1";
+      bool served = false;
+      asio::co_spawn(io_, proxy_->serve(wrapSocket(std::move(accepted)), who),
+                     [&](std::exception_ptr) { served = true; });
+      auto connection =
+          Http2Connection::create(io_.get_executor(), hbone::Role::kClient,
+                                  wrapSocket(std::move(client)))
+              .value();
+      bool ended = false;
+      asio::co_spawn(io_, connection->run(), [&](std::exception_ptr) { ended = true; });
+      co_await body(*connection);
+      connection->shutdown();
+      EXPECT_TRUE(co_await sluice::testing::eventually([&] { return ended && served; },
+                                                       std::chrono::seconds(5)))
+          << "the HTTP/2 connection did not end after GOAWAY";
+    });
+  }
+
   // Routes from a VirtualService whose `http:` list is `http` (indented four spaces), plus any
   // other documents, over pods v1 and v2 of service api (VIP 198.19.0.10:80, both on 127.0.0.1).
   // `traffic_policy`, when given, is the DestinationRule's trafficPolicy (flow style).
@@ -350,11 +508,32 @@ spec:
     return lines;
   }
 
+  // A gRPC service (port named grpc, so the upstream speaks HTTP/2) at 198.19.0.20:9090 over
+  // the HTTP/2 apps rpc-a and rpc-b.
+  std::string rpcYaml() const {
+    auto pod = [](const std::string& name, uint16_t port) {
+      return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
+             ", namespace: shop, labels: {app: rpc}}\nspec:\n  serviceAccountName: api\n"
+             "  containers: [{name: app, ports: [{name: grpc, containerPort: " +
+             std::to_string(port) + "}]}]\nstatus: {phase: Running, podIP: 127.0.0.1}\n---\n";
+    };
+    return pod("rpc-a", rpc_a_.port()) + pod("rpc-b", rpc_b_.port()) + R"(apiVersion: v1
+kind: Service
+metadata: {name: rpc, namespace: shop}
+spec:
+  clusterIP: 198.19.0.20
+  selector: {app: rpc}
+  ports: [{name: grpc, port: 9090, targetPort: grpc}]
+---
+)";
+  }
+
   asio::io_context io_;
   config::testing::TempDir dir_;
   identity::CertificateAuthority ca_;
   std::shared_ptr<asio::ssl::context> client_tls_, server_tls_;
   App v1_, v2_;
+  Http2App rpc_a_{io_, "rpc-a"}, rpc_b_{io_, "rpc-b"};
   std::unique_ptr<hbone::Server> server_;
   std::string log_path_;
   std::unique_ptr<telemetry::AccessLog> access_log_;
@@ -727,6 +906,119 @@ TEST_F(ProxyTest, MalformedRequestAnswers400AndCloses) {
   EXPECT_EQ(responses[0].status, 400);
   EXPECT_FALSE(responses[0].keep_alive);
   EXPECT_EQ(v1_.requests, 0);
+}
+
+
+TEST_F(ProxyTest, Http2ClientStreamsAreServedConcurrentlyByAnHttp11App) {
+  start(kByPath);
+  std::vector<Http2Response> got(3);
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    // Three streams at once on one connection; the app (port named http) speaks HTTP/1.1.
+    auto [a, b, c] = co_await (http2Request(client, "GET", "/one", "") &&
+                               http2Request(client, "GET", "/v2/two", "") &&
+                               http2Request(client, "POST", "/echo", "posted body"));
+    got = {a, b, c};
+  });
+  EXPECT_EQ(got[0].status, 200);
+  EXPECT_EQ(got[0].body, "v1");
+  EXPECT_EQ(got[1].status, 200);
+  EXPECT_EQ(got[1].body, "v2");
+  EXPECT_EQ(got[2].status, 200);
+  EXPECT_EQ(got[2].body, "posted body");
+  EXPECT_EQ(got[0].header("x-app"), "v1");
+  EXPECT_EQ(got[0].header("content-length"), "2");
+  // The HTTP/1.1 app saw a Host header made from :authority.
+  EXPECT_EQ(v1_.last_headers.empty(), false);
+  bool host = false;
+  for (const auto& [n, v] : v1_.last_headers) host |= equalsIgnoreCase(n, "host") && v == "api";
+  EXPECT_TRUE(host);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_THAT(log[0], HasSubstr("\"protocol\":\"HTTP/2\""));
+}
+
+TEST_F(ProxyTest, GrpcPassesTrailersAndIsMultiplexedOnOneUpstreamTunnel) {
+  start(kByPath, rpcYaml());
+  std::vector<Http2Response> got;
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+    for (int i = 0; i < 4; ++i)
+      got.push_back(co_await http2Request(client, "POST", "/sluice.test.Echo/Echo",
+                                          "message " + std::to_string(i), grpc));
+  }, "198.19.0.20", 9090);
+  ASSERT_EQ(got.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(got[i].status, 200);
+    EXPECT_EQ(got[i].body, "message " + std::to_string(i));
+    EXPECT_EQ(got[i].trailer("grpc-status"), "0") << "trailers must reach the client";
+    EXPECT_FALSE(got[i].trailer("x-trailer").empty());
+  }
+  // The app got gRPC's `te: trailers`, over HTTP/2 (round robin: one connection per pod).
+  EXPECT_EQ(rpc_a_.requests + rpc_b_.requests, 4);
+  bool te = false;
+  for (const auto& [n, v] : rpc_a_.last_headers) te |= n == "te" && v == "trailers";
+  EXPECT_TRUE(te);
+  EXPECT_EQ(rpc_a_.connections, 1);
+  EXPECT_EQ(rpc_b_.connections, 1);
+  EXPECT_EQ(tunnels_, 2);
+}
+
+TEST_F(ProxyTest, GrpcUnavailableIsRetriedWhenRetryOnSaysSo) {
+  start("", rpcYaml() + R"(apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: rpc, namespace: shop}
+spec:
+  hosts: [rpc]
+  http:
+    - retries: {attempts: 2, retryOn: unavailable}
+      route: [{destination: {host: rpc}}]
+---
+)");
+  rpc_a_.unavailable_next = 1;
+  rpc_b_.unavailable_next = 1;
+  Http2Response once;
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+    once = co_await http2Request(client, "POST", "/unavailable", "x", grpc);
+  }, "198.19.0.20", 9090);
+  // Both pods fail once (trailers-only grpc-status 14); the third try succeeds.
+  EXPECT_EQ(once.status, 200);
+  EXPECT_EQ(once.trailer("grpc-status"), "0");
+  EXPECT_EQ(rpc_a_.requests + rpc_b_.requests, 3);
+}
+
+TEST_F(ProxyTest, LocalAnswersToGrpcCarryAGrpcStatus) {
+  start(kByPath, rpcYaml() + R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: rpc}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin*]}}]}]
+)");
+  Http2Response denied;
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+    denied = co_await http2Request(client, "POST", "/admin.Svc/Drop", "x", grpc);
+  }, "198.19.0.20", 9090);
+  // A trailers-only answer: :status 200, grpc-status PERMISSION_DENIED (7).
+  EXPECT_EQ(denied.status, 200);
+  EXPECT_EQ(denied.header("grpc-status"), "7");
+  EXPECT_THAT(denied.header("grpc-message"), HasSubstr("access denied"));
+  EXPECT_EQ(rpc_a_.requests + rpc_b_.requests, 0);
+}
+
+TEST_F(ProxyTest, UpgradeIsPassedThroughAndTheBytesRelayedBothWays) {
+  start(kByPath);
+  // The app (see App) answers an upgrade with 101 and then echoes bytes upper-cased.
+  std::string wire = exchangeRaw(
+      "GET /ws HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+      "hello after the head");
+  EXPECT_THAT(wire, ::testing::StartsWith("HTTP/1.1 101"));
+  EXPECT_THAT(wire, HasSubstr("upgrade: websocket"));
+  EXPECT_THAT(wire, ::testing::EndsWith("HELLO AFTER THE HEAD"));
+  EXPECT_TRUE(v1_.last_upgrade) << "the app must see Connection: upgrade and Upgrade";
 }
 
 }  // namespace
