@@ -122,6 +122,9 @@ def main():
     parser.add_argument("--bind", default="::")
     args = parser.parse_args()
     ThreadingHTTPServer.address_family = __import__("socket").AF_INET6 if ":" in args.bind else __import__("socket").AF_INET
+    # A real server's backlog: socketserver's default of 5 drops SYNs when a proxy opens dozens
+    # of connections at once (h2load's 64 streams), and the retransmit costs a second.
+    ThreadingHTTPServer.request_queue_size = 1024
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()
