@@ -2,7 +2,6 @@
 #include "waypoint/exchange.h"
 
 #include <boost/asio/buffer.hpp>
-#include <cctype>
 #include <charconv>
 #include <cstdio>
 
@@ -16,29 +15,11 @@ namespace asio = boost::asio;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::optional<uint64_t> parseLength(std::string_view text) {
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
-}
-
-bool tokenListHas(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (equalsIgnoreCase(item, token)) return true;
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-  }
-  return false;
 }
 
 // HTTP/2 fields are lower case, and connection-specific ones are malformed there (RFC 9113
@@ -48,7 +29,7 @@ std::vector<std::pair<std::string, std::string>> http2Fields(const HeaderList& h
   out.reserve(headers.size());
   for (const auto& [name, value] : headers) {
     if (isHopByHop(name) || equalsIgnoreCase(name, "host")) continue;
-    out.emplace_back(lower(name), value);
+    out.emplace_back(asciiLower(name), value);
   }
   return out;
 }
@@ -88,12 +69,12 @@ class Http1Request final : public DownstreamRequest {
       head_.body.length = parseLength(message[http::field::content_length]);
     head_.body.none = reader.done();
     if (auto te = message.find(http::field::te); te != message.end())
-      head_.trailers = tokenListHas(te->value(), "trailers");
+      head_.trailers = listHasToken(te->value(), "trailers");
     // An h2c upgrade is declined by ignoring it (RFC 9113 section 3.1 dropped it anyway); any
     // other protocol is the app's business and passes through.
     if (reader.parser().upgrade()) {
       std::string_view wanted = message[http::field::upgrade];
-      if (!tokenListHas(wanted, "h2c")) head_.upgrade = std::string(wanted);
+      if (!listHasToken(wanted, "h2c")) head_.upgrade = std::string(wanted);
     }
   }
 
@@ -123,19 +104,19 @@ class Http1Request final : public DownstreamRequest {
       framing = {Framing::Kind::kUntilClose, 0};
     }
     chunked_ = framing.kind == Framing::Kind::kChunked;
-    // An unread request body would be taken for the next request: close instead.
-    keep_alive_ = head_.keep_alive && reader_.done() && framing.kind != Framing::Kind::kUntilClose;
     if (status == 101) {
+      // The connection is the app's now: no next request, and no "connection: close" either.
       fields.emplace_back("connection", "upgrade");
       fields.emplace_back("upgrade", head_.upgrade);
-      keep_alive_ = true;  // no "connection: close" on a switch
+      pending_ = responseHead(status, reason, fields, framing, true);
+      keep_alive_ = false;
+      co_await flush(ec);
+      co_return;
     }
+    // An unread request body would be taken for the next request: close instead.
+    keep_alive_ = head_.keep_alive && reader_.done() && framing.kind != Framing::Kind::kUntilClose;
     // The head goes out with the first piece of body: one write instead of two.
     pending_ = responseHead(status, reason, fields, framing, keep_alive_);
-    if (status == 101) {
-      co_await flush(ec);
-      keep_alive_ = false;  // the connection is the app's now
-    }
   }
 
   asio::awaitable<void> sendData(std::string_view data, bool last, error_code& ec) override {
@@ -194,7 +175,7 @@ class Http2Request final : public DownstreamRequest {
       else if (name.starts_with(':'))
         continue;
       else if (name == "te")
-        head_.trailers = tokenListHas(value, "trailers");
+        head_.trailers = listHasToken(value, "trailers");
       else if (name == "content-length")
         head_.body.length = parseLength(value);
       else if (name == "host" && authority.empty())
@@ -429,7 +410,7 @@ class Http2Call final : public UpstreamCall {
   }
   bool neverSent(error_code) const override {
     // REFUSED_STREAM promises the request was not processed (RFC 9113 section 8.7).
-    return stream_ && stream_->resetReason().find("REFUSED_STREAM") != std::string::npos;
+    return stream_ && stream_->closeCode() == NGHTTP2_REFUSED_STREAM;
   }
 
  private:

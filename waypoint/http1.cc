@@ -6,8 +6,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
+#include <cctype>
 #include <cstdio>
-#include <set>
 
 #include "core/hbone/stream.h"
 #include "waypoint/policy/match.h"
@@ -176,31 +176,35 @@ asio::awaitable<size_t> MessageReader<kRequest>::readBody(char* out, size_t capa
 template class MessageReader<true>;
 template class MessageReader<false>;
 
+bool listHasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (equalsIgnoreCase(item, token)) return true;
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return false;
+}
+
+std::string asciiLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 template <bool kRequest, class Body>
 HeaderList forwardableHeaders(const http::message<kRequest, Body>& message) {
   // Headers the Connection header names are hop-by-hop too.
-  std::set<std::string> named;
-  for (const auto& field : message.base()) {
-    if (!equalsIgnoreCase(field.name_string(), "connection")) continue;
-    std::string_view value = field.value();
-    while (!value.empty()) {
-      size_t comma = value.find(',');
-      std::string_view token = value.substr(0, comma);
-      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-      std::string lower(token);
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!lower.empty()) named.insert(lower);
-      value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
-    }
-  }
+  std::string connection;
+  for (const auto& field : message.base())
+    if (equalsIgnoreCase(field.name_string(), "connection"))
+      (connection += field.value()) += ',';
   HeaderList out;
   for (const auto& field : message.base()) {
     std::string_view name = field.name_string();
-    if (isHopByHop(name)) continue;
-    std::string lower(name);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (named.count(lower)) continue;
+    if (isHopByHop(name) || listHasToken(connection, name)) continue;
     out.emplace_back(std::string(name), std::string(field.value()));
   }
   return out;

@@ -44,6 +44,10 @@ std::unique_ptr<ByteStream> wrapSocket(boost::asio::ip::tcp::socket socket);
 // An ordered, case-preserving header list; names compare case-insensitively.
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// Whether a comma-separated header value (Connection, TE, Upgrade) lists `token` (any case).
+bool listHasToken(std::string_view list, std::string_view token);
+std::string asciiLower(std::string_view text);
+
 // Hop-by-hop headers a proxy must not forward (RFC 9110 section 7.6.1), plus the framing
 // headers it sets itself.
 bool isHopByHop(std::string_view name);

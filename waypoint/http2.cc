@@ -21,7 +21,8 @@ hbone::SessionSettings http2Settings() {
   // Browsers and gRPC send heads of a few KiB; Envoy's default limit is 60 KiB and 100 fields.
   settings.max_header_list = 64u << 10;
   settings.max_headers = 100;
-  // A request stream's window: 1 MiB keeps 100 concurrent uploads within the connection's.
+  // A request stream's window: 1 MiB, so one upload cannot take the whole 16 MiB connection
+  // window from the other streams.
   settings.stream_window = 1u << 20;
   settings.max_frame = 1u << 14;  // the default: small frames keep streams interleaved
   return settings;
@@ -73,17 +74,18 @@ asio::awaitable<void> Http2Connection::readLoop() {
       end_reason_ = ec == asio::error::eof ? "peer closed the HTTP/2 connection"
                                            : "HTTP/2 connection read failed: " + ec.message();
       if (session_->activeStreams() == 0 || session_->failed()) co_return;
-      // The peer's half is done; answers still being written may finish, and the write loop
-      // ends the connection after the last.
+      // The peer's half is done; answers still being written may finish.
       session_->shutdown();
-      hbone::Signal never(ex_);
-      for (;;) co_await never.wait();
+      break;
     }
     if (auto ok = session_->receive({buffer.data(), n}); !ok) protocol_error_ = ok.message();
   }
-  // Stop reading; the write loop sends the GOAWAY nghttp2 queued, then ends this loop too.
-  end_reason_ = protocol_error_;
-  session_->outputReady().notify();
+  if (!protocol_error_.empty()) {
+    // Stop reading; the GOAWAY nghttp2 queued still goes out.
+    end_reason_ = protocol_error_;
+    session_->outputReady().notify();
+  }
+  // The write loop ends the connection: after the GOAWAY, or after the last answer.
   hbone::Signal never(ex_);
   for (;;) co_await never.wait();
 }

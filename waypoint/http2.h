@@ -35,9 +35,6 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
   hbone::Session& session() { return *session_; }
   // A client connection that can take another request now.
   bool usable() const { return !ended_ && session_->acceptsNewStreams(); }
-  bool ended() const { return ended_; }
-  // Why it ended, for the error a request on it reports.
-  const std::string& endReason() const { return end_reason_; }
   // GOAWAY: open streams finish, then the connection ends.
   void shutdown() { session_->shutdown(); }
 

@@ -142,6 +142,7 @@ void Stream::onResponseHeaders() {
 
 void Stream::onClosed(uint32_t h2_error) {
   closed_ = true;
+  close_code_ = h2_error;
   if (h2_error != NGHTTP2_NO_ERROR && !reset_) {
     reset_ = true;
     if (reset_reason_.empty())

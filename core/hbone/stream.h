@@ -65,6 +65,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // The peer's END_STREAM arrived and every byte before it was read.
   bool finishedReading() const { return recv_eof_ && recv_.empty(); }
   const std::string& resetReason() const { return reset_reason_; }
+  // The HTTP/2 error code the stream closed with (NGHTTP2_REFUSED_STREAM: never processed).
+  uint32_t closeCode() const { return close_code_; }
   int status() const { return status_; }
 
  private:
@@ -106,6 +108,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool reset_ = false;
   bool closed_ = false;
   std::string reset_reason_;
+  uint32_t close_code_ = 0;
 
   Signal readable_;
   Signal writable_;

@@ -309,7 +309,7 @@ out=$(get --data-binary @"$work/upload.bin" -H 'content-type: application/octet-
   fail "100 MiB upload: app saw '$out', sent $sum"
 
 # --- HTTP/2 and gRPC -----------------------------------------------------------------------
-out=$(get --http2-prior-knowledge -w ' %{http_version} %{http_code}' http://198.19.0.20/)
+out=$(get --http2-prior-knowledge -w ' %{http_version} %{http_code}' http://198.19.0.20/ | tr -d '\n')
 [[ $out == v*" 2 200" && $(last_request protocol) == HTTP/2 ]] &&
   pass "HTTP/2 (prior knowledge) to an HTTP/1.1 app: '$out', access log protocol $(last_request protocol)" ||
   fail "HTTP/2 request: '$out', protocol $(last_request protocol)"

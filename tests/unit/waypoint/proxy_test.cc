@@ -929,7 +929,6 @@ TEST_F(ProxyTest, Http2ClientStreamsAreServedConcurrentlyByAnHttp11App) {
   EXPECT_EQ(got[0].header("x-app"), "v1");
   EXPECT_EQ(got[0].header("content-length"), "2");
   // The HTTP/1.1 app saw a Host header made from :authority.
-  EXPECT_EQ(v1_.last_headers.empty(), false);
   bool host = false;
   for (const auto& [n, v] : v1_.last_headers) host |= equalsIgnoreCase(n, "host") && v == "api";
   EXPECT_TRUE(host);
