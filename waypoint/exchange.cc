@@ -275,9 +275,11 @@ class Http1Call final : public UpstreamCall {
     }
   }
 
-  asio::awaitable<void> endBody(error_code& ec) override {
+  asio::awaitable<void> endBody(const HeaderList& trailers, error_code& ec) override {
     ec = {};
-    if (chunked_) co_await connection_->stream->write(asio::buffer(kLastChunk), ec);
+    if (!chunked_) co_return;
+    const std::string end = trailers.empty() ? std::string(kLastChunk) : trailerBlock(trailers);
+    co_await connection_->stream->write(asio::buffer(end), ec);
   }
 
   asio::awaitable<error_code> readHead() override {
@@ -371,9 +373,9 @@ class Http2Call final : public UpstreamCall {
     if (data.empty()) co_return;
     co_await stream_->write(asio::buffer(data), ec);
   }
-  asio::awaitable<void> endBody(error_code& ec) override {
+  asio::awaitable<void> endBody(const HeaderList& trailers, error_code& ec) override {
     ec = {};
-    stream_->closeWrite();
+    stream_->closeWrite(http2Fields(trailers));
     co_return;
   }
 

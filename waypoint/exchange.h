@@ -25,6 +25,9 @@ class Stream;
 
 namespace sluice::waypoint {
 
+// Bodies move in pieces of at most this many bytes.
+constexpr size_t kBodyChunk = 64 * 1024;
+
 // What follows a head.
 struct BodySize {
   bool none = false;               // no body at all (HEAD, 204, 304, END_STREAM on the head)
@@ -101,7 +104,9 @@ class UpstreamCall {
   virtual boost::asio::awaitable<void> start(const UpstreamRequest& request, std::string_view body,
                                              bool complete, error_code& ec) = 0;
   virtual boost::asio::awaitable<void> sendBody(std::string_view data, error_code& ec) = 0;
-  virtual boost::asio::awaitable<void> endBody(error_code& ec) = 0;
+  // The end of the body, on `trailers` when there are any (HTTP/1.1: only a chunked body has
+  // room for them).
+  virtual boost::asio::awaitable<void> endBody(const HeaderList& trailers, error_code& ec) = 0;
   // Waits for the final response head (interim 1xx answers are skipped), then fills the fields
   // below.
   virtual boost::asio::awaitable<error_code> readHead() = 0;

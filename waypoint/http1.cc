@@ -159,6 +159,7 @@ asio::awaitable<size_t> MessageReader<kRequest>::readBody(char* out, size_t capa
       if (ec && ec != http::error::need_more) co_return 0;
       ec = {};
       if (body.size < capacity) break;  // some body bytes: hand them on now
+      if (parser_.is_done()) break;     // the last chunk came alone: nothing more to read
       if (used > 0 && in_.size() > 0) continue;
     }
     if (!co_await fill(ec)) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "core/hbone/stream.h"
+#include "waypoint/body_pump.h"
 #include "waypoint/policy/weighted.h"
 
 namespace sluice::waypoint {
@@ -21,7 +22,9 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-constexpr size_t kBodyChunk = 64 * 1024;
+// How long a request body the response no longer needs is read and dropped before the
+// client's request is cut off.
+constexpr std::chrono::milliseconds kDrainGrace{1000};
 
 std::string endpointText(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address().to_string();
@@ -112,8 +115,6 @@ struct Proxy::Exchange {
   std::string path, host;
   HeaderList headers;
   RequestView view;
-  std::string body;        // buffered body (complete unless `streaming`)
-  bool streaming = false;  // the body was too large to keep: the rest is still downstream
   uint64_t request_bytes = 0;
   bool grpc = false;       // content-type application/grpc*: reported as such
   const std::string& method() const { return down.head().method; }
@@ -474,7 +475,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   x.cluster = &x.routes->clusters[x.weighted->cluster];
 
   // A client waiting for "100 Continue" gets it from here (Envoy's default), and the upstream
-  // sees no Expect: the body is read before any endpoint is chosen.
+  // sees no Expect: the waypoint reads the body itself, to keep it for a retry.
   if (const auto* expect = findHeader(x.headers, "expect");
       expect != nullptr && equalsIgnoreCase(*expect, "100-continue")) {
     std::erase_if(x.headers, [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); });
@@ -484,35 +485,22 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
     }
   }
 
-  // The request body: kept for replay up to the limit, otherwise streamed once. An upgrade's
-  // bytes after the head belong to the new protocol and are relayed, never read here.
-  if (!x.down.bodyDone() && head.upgrade.empty()) {
-    std::vector<char> buffer(kBodyChunk);
-    while (!x.down.bodyDone()) {
-      error_code ec;
-      size_t n = co_await x.down.readBody(buffer.data(), buffer.size(), ec);
-      if (ec) {
-        // A malformed body gets its 400, as a malformed head does (a client that went away
-        // will not read it, which is harmless).
-        x.error = "request body: " + ec.message();
-        x.reply_body = "bad request: " + x.error + "\n";
-        co_await respond(x, 400, ResponseFlags());
-        co_return false;
-      }
-      x.body.append(buffer.data(), n);
-      if (x.body.size() > options_.replay_limit && !x.down.bodyDone()) {
-        x.streaming = true;
-        break;
-      }
-    }
-  }
-  x.request_bytes = x.body.size();
-
   co_await forward(x);
   co_return x.down.reusable() && x.status != 0;
 }
 
 asio::awaitable<void> Proxy::forward(Exchange& x) {
+  // The body streams to each attempt as it arrives, kept for a retry while it fits; an
+  // upgrade's bytes after the head belong to the new protocol and are relayed, never read here.
+  BodyPump pump(ex_, x.down, options_.replay_limit);
+  if (x.down.head().upgrade.empty()) pump.start();
+  co_await sendWithRetries(x, pump);
+  co_await pump.stop(kDrainGrace);
+  x.request_bytes += pump.bytes();
+  if (pump.failed() && x.error.empty()) x.error = "downstream: request body: " + pump.failure();
+}
+
+asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
   const Cluster& cluster = *x.cluster;
   ClusterState& st = state(cluster, x.routes);
   Ticket request_ticket = budget_.trackRequest();
@@ -556,7 +544,8 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
   request.trailers = head.trailers;
   request.upgrade = head.upgrade;
   // Bytes after an upgrade request's head are the new protocol's: never buffered, never retried.
-  const bool streaming = x.streaming || !head.upgrade.empty();
+  const bool upgrade = !head.upgrade.empty();
+  auto replayable = [&] { return !upgrade && pump.replayable(); };
 
   while (true) {
     const auto now = Clock::now();
@@ -601,7 +590,7 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
     // One attempt: connect (or reuse), send, and wait for the response head.
     AttemptDeadline deadline = attemptDeadline(timeouts, x.start, now);
     AttemptOutcome outcome = AttemptOutcome::connectFailure();
-    std::unique_ptr<UpstreamCall> up;
+    std::shared_ptr<UpstreamCall> up;  // shared with the pump, which may still be sending
     std::string failure;
     for (int fresh = 0; fresh < 2; ++fresh) {
       bool reused = false;
@@ -614,28 +603,21 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
       up = std::move(*opened);
       Watchdog watchdog(ex_, deadline.at, up.get());
       error_code ec;
-      if (!head.upgrade.empty()) {
+      if (upgrade)
         co_await up->start(request, {}, true, ec);
-      } else if (x.streaming) {
-        co_await up->start(request, x.body, false, ec);
-        std::vector<char> buffer(kBodyChunk);
-        while (!ec && !x.down.bodyDone()) {
-          error_code read_ec;
-          size_t n = co_await x.down.readBody(buffer.data(), buffer.size(), read_ec);
-          if (read_ec) {
-            x.error = "downstream: request body: " + read_ec.message();
-            up->abort();
-            x.status = 400;
-            co_return;
-          }
-          x.request_bytes += n;
-          co_await up->sendBody(std::string_view(buffer.data(), n), ec);
-        }
-        if (!ec) co_await up->endBody(ec);
-      } else {
-        co_await up->start(request, x.body, true, ec);
-      }
+      else
+        co_await pump.attach(up, request, ec);
       if (!ec) ec = co_await up->readHead();
+      if (pump.failed()) {
+        // A malformed body gets its 400, as a malformed head does (a client that went away
+        // will not read it, which is harmless).
+        up->abort();
+        pump.detach();
+        x.error = "request body: " + pump.failure();
+        x.reply_body = "bad request: " + x.error + "\n";
+        co_await respond(x, 400, ResponseFlags());
+        co_return;
+      }
       if (!ec) {
         outcome = AttemptOutcome::response(up->status, up->grpc_status);
         break;
@@ -648,7 +630,10 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
       }
       // A pooled connection the app had closed, or a refused stream: the request never reached
       // the app, so it goes once more on a new connection (not an attempt).
-      if (reused && !streaming && up->neverSent(ec)) continue;
+      if (reused && replayable() && up->neverSent(ec)) {
+        pump.detach();
+        continue;
+      }
       outcome = AttemptOutcome::reset();
       failure = "upstream reset before response headers: " +
                 (up->error.empty() ? ec.message() : up->error);
@@ -665,10 +650,11 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
 
     RetryDecision decision =
         wouldRetry(policy, outcome, x.attempts, remainingTime(timeouts, x.start, Clock::now()),
-                   !streaming, budget_);
+                   replayable(), budget_);
     if (decision.retry) retry_ticket = budget_.tryRetry();
     if (decision.retry && retry_ticket) {
       if (up) up->abort();  // its answer is not wanted
+      pump.detach();
       co_await sleepFor(ex_, backoffDelay(policy.backoff, x.attempts, random_()));
       continue;
     }
@@ -676,6 +662,7 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
 
     if (outcome.kind != AttemptOutcome::Kind::kResponse) {
       if (up) up->abort();
+      pump.detach();
       ResponseFlags flags = x.flags;
       if (outcome.kind == AttemptOutcome::Kind::kPerTryTimeout) {
         flags.add(ResponseFlag::kUpstreamRequestTimeout);
@@ -711,12 +698,16 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
       error_code read_ec;
       size_t n = co_await up->readBody(buffer.data(), buffer.size(), read_ec);
       if (read_ec) {
-        x.error = watchdog.fired() ? "upstream request timeout during the response body"
-                                   : "upstream response body: " + read_ec.message();
-        if (watchdog.fired())
+        if (pump.failed()) {
+          x.error = "downstream: request body: " + pump.failure();
+          x.flags.add(ResponseFlag::kDownstreamConnectionTermination);
+        } else if (watchdog.fired()) {
+          x.error = "upstream request timeout during the response body";
           x.flags.add(ResponseFlag::kUpstreamRequestTimeout);
-        else
+        } else {
+          x.error = "upstream response body: " + read_ec.message();
           x.flags.add(ResponseFlag::kUpstreamRemoteReset);
+        }
         up->abort();
         x.down.abort();  // the client must not take a truncated body for a whole one
         co_return;
@@ -729,10 +720,12 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
     if (!ec) co_await x.down.endResponse(trailers, ec);
     if (ec) {
       x.error = "downstream: " + ec.message();
+      x.flags.add(ResponseFlag::kDownstreamConnectionTermination);
       up->abort();
       co_return;
     }
-    if (auto connection = up->reusableConnection()) {
+    // A connection still owed part of the request body cannot carry the next request.
+    if (auto connection = pump.delivered() ? up->reusableConnection() : nullptr) {
       auto& idle = idle_[connection->address];
       if (idle.size() < 64) idle.push_back(std::move(connection));
     }

@@ -31,6 +31,8 @@
 
 namespace sluice::waypoint {
 
+class BodyPump;
+
 struct ProxyOptions {
   identity::SpiffeId identity;  // the waypoint's own: it authenticates as this upstream
   std::string name, ns;         // the waypoint (Gateway) name and namespace, for telemetry
@@ -85,6 +87,8 @@ class Proxy {
   ClusterState& state(const Cluster& cluster, const std::shared_ptr<const RouteConfig>& owner);
   boost::asio::awaitable<bool> handle(Exchange& x);
   boost::asio::awaitable<void> forward(Exchange& x);
+  // The attempts: endpoint choice, retries and timeouts, then the chosen response downstream.
+  boost::asio::awaitable<void> sendWithRetries(Exchange& x, BodyPump& pump);
   // Answers the request itself (errors, policy decisions, redirects) with x's reply_body;
   // returns whether the downstream connection can go on.
   boost::asio::awaitable<bool> respond(Exchange& x, int status, ResponseFlags flags,

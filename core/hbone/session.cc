@@ -270,6 +270,9 @@ int Session::onFrameRecv(nghttp2_session* h2, const nghttp2_frame* frame, void* 
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   Stream* stream = streamOf(h2, frame->hd.stream_id);
   if (stream == nullptr) return 0;
+  // END_STREAM first: a request handler (which may run at once) then knows a head that came
+  // alone has no body.
+  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) stream->onEndStream();
   if (frame->hd.type == NGHTTP2_HEADERS && !stream->head_received_) {
     if (self->role_ == Role::kServer && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       stream->head_received_ = true;
@@ -281,7 +284,6 @@ int Session::onFrameRecv(nghttp2_session* h2, const nghttp2_frame* frame, void* 
       stream->onResponseHeaders();
     }
   }
-  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) stream->onEndStream();
   return 0;
 }
 

@@ -335,8 +335,12 @@ out=$(grpc Count 1000)
 out=$(grpc Sum 1 2 3 4 5 100)
 [[ $(json_field 'd["code"] + " " + d["responses"][0]' <<<"$out") == "OK 115" ]] &&
   pass "gRPC client streaming: the sum of six messages (115)" || fail "gRPC client streaming: $out"
-# (Bidi streaming is not checked yet: the waypoint reads a request body up to its replay
-# limit before it forwards, so a client that waits for an answer before sending more stalls.)
+# Lock-step bidi: each message is sent only after the answer to the one before, so the request
+# body is still open while every answer must come back.
+out=$(grpc Chat alpha beta gamma delta --timeout 5)
+[[ $(json_field 'd["code"] + " " + ",".join(d["responses"])' <<<"$out") == "OK ALPHA,BETA,GAMMA,DELTA" ]] &&
+  pass "gRPC bidi streaming in lock-step: 4 messages, each answered before the next is sent" ||
+  fail "gRPC bidi streaming: $out"
 out=$(grpc Fail NOT_FOUND no such review)
 [[ $(json_field 'd["code"] + "/" + d["details"]' <<<"$out") == "NOT_FOUND/no such review" ]] &&
   pass "gRPC status and details from the app's trailers reach the client (NOT_FOUND 'no such review')" ||

@@ -16,6 +16,7 @@ constexpr std::array kAllFlags = {
     ResponseFlag::kDelayInjected,
     ResponseFlag::kFaultInjected,
     ResponseFlag::kRbacDenied,
+    ResponseFlag::kDownstreamConnectionTermination,
 };
 
 }  // namespace
@@ -42,6 +43,8 @@ std::string_view shortName(ResponseFlag flag) {
       return "FI";
     case ResponseFlag::kRbacDenied:
       return "RBAC";
+    case ResponseFlag::kDownstreamConnectionTermination:
+      return "DC";
   }
   return "?";
 }

@@ -23,6 +23,7 @@ enum class ResponseFlag : uint16_t {
   kDelayInjected = 1 << 7,               // DI: a fault delay was applied
   kFaultInjected = 1 << 8,               // FI: a fault abort answered the request
   kRbacDenied = 1 << 9,                  // RBAC: L7 authorization denied (403)
+  kDownstreamConnectionTermination = 1 << 10,  // DC: the client went away mid-request
 };
 
 std::string_view shortName(ResponseFlag flag);

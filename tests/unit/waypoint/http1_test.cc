@@ -123,6 +123,23 @@ TEST(Http1Reader, ChunkedBodyWithExtensionsAndTrailersIsDecoded) {
   }
 }
 
+TEST(Http1Reader, LastChunkArrivingAloneEndsTheBodyWithoutWaitingForMoreBytes) {
+  // Given a chunked body whose terminal chunk comes in a read of its own, and the next request
+  // behind it (a peer that sends nothing more would leave a reader that reads on hanging),
+  const std::string head = "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  MemoryByteStream stream({head, "5\r\nhello\r\n", "0\r\n\r\n", std::string(kGet)});
+  run([&]() -> asio::awaitable<void> {
+    boost::beast::flat_buffer in;
+    RequestReader reader(stream, in);
+    EXPECT_FALSE(co_await reader.readHeader());
+    error_code ec;
+    EXPECT_EQ(co_await readWholeBody(reader, 1024, ec), "hello");
+    EXPECT_FALSE(ec) << ec.message();
+    // then the body ends on the terminal chunk: the next request's bytes are not read for it.
+    EXPECT_EQ(stream.reads(), 3u);
+  });
+}
+
 TEST(Http1Reader, ContentLengthBodyStreamsInPiecesSmallerThanTheBody) {
   const std::string body = randomBytes(100'000);
   std::string message =

@@ -68,7 +68,8 @@ std::string sha256(std::string_view data) {
 }
 
 // A pod's application: answers with its name, echoes the body on /echo, sends N bytes on
-// /download/N; the next `fail_next` requests get 503 and the next `stall_next` no answer at all.
+// /download/N; the next `fail_next` requests get 503 (after their body is read) and the next
+// `stall_next` no answer at all.
 class App {
  public:
   App(asio::io_context& io, std::string name)
@@ -176,7 +177,8 @@ class App {
 
 // An HTTP/2 (gRPC-style) application: every answer is 200 with content-type application/grpc,
 // the request body echoed (or the app's name) as the body and grpc-status in trailers;
-// /unavailable answers trailers-only with grpc-status 14 while `unavailable_next` lasts.
+// /unavailable answers trailers-only with grpc-status 14 while `unavailable_next` lasts;
+// /chat answers each piece of the body with "re:" and the piece as soon as it arrives.
 class Http2App {
  public:
   Http2App(asio::io_context& io, std::string name)
@@ -212,6 +214,18 @@ class Http2App {
     std::string body;
     std::vector<char> buffer(64 * 1024);
     error_code ec;
+    if (stream->header(":path") == "/chat") {
+      // Bidirectional streaming: each piece is answered as it arrives, before the request ends.
+      stream->respond(200, {{"content-type", "application/grpc"}}, true);
+      while (!ec) {
+        size_t n = co_await stream->read(asio::buffer(buffer), ec);
+        std::string reply = "re:" + std::string(buffer.data(), n);
+        error_code write_ec;
+        if (n > 0) co_await stream->write(asio::buffer(reply), write_ec);
+      }
+      stream->closeWrite({{"grpc-status", "0"}});
+      co_return;
+    }
     while (!ec) {
       size_t n = co_await stream->read(asio::buffer(buffer), ec);
       body.append(buffer.data(), n);
@@ -1018,6 +1032,108 @@ TEST_F(ProxyTest, UpgradeIsPassedThroughAndTheBytesRelayedBothWays) {
   EXPECT_THAT(wire, HasSubstr("upgrade: websocket"));
   EXPECT_THAT(wire, ::testing::EndsWith("HELLO AFTER THE HEAD"));
   EXPECT_TRUE(v1_.last_upgrade) << "the app must see Connection: upgrade and Upgrade";
+}
+
+
+TEST_F(ProxyTest, UploadIsStreamedToTheAttemptAndSentWholeAgainOnRetry) {
+  // Given an upload within the replay limit that arrives in small pieces, and a v1 that fails
+  // the first attempt after reading all of it,
+  v1_.fail_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 2, retryOn: 5xx}
+)");
+  const std::string upload = randomBytes(300'000, 11);
+  const std::string request = "POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " +
+                              std::to_string(upload.size()) + "\r\n\r\n" + upload + get("/after");
+  auto responses = exchange(request, 4096);
+  // then the retry carries the whole body again, and the connection goes on.
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(sha256(responses[0].body), sha256(upload));
+  EXPECT_EQ(responses[1].body, "v1");
+  EXPECT_EQ(v1_.requests, 3);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_THAT(log[0], HasSubstr("\"attempts\":2"));
+  EXPECT_THAT(log[0], HasSubstr("\"bytes_received\":300000"));
+}
+
+TEST_F(ProxyTest, UploadOverTheReplayLimitIsNotRetried) {
+  // Given an upload larger than the replay buffer (1 MiB) and a v1 that fails once,
+  v1_.fail_next = 1;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 2, retryOn: 5xx}
+)");
+  const std::string upload = randomBytes((1 << 20) + 4096, 12);
+  auto responses = exchange("POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " +
+                            std::to_string(upload.size()) + "\r\n\r\n" + upload);
+  // then the app's 503 is the answer: the body could not be sent again.
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 503);
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, BidirectionalStreamIsAnsweredPieceByPieceBeforeTheRequestEnds) {
+  start("", rpcYaml());
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    hbone::Headers fields{{":method", "POST"},
+                          {":scheme", "http"},
+                          {":authority", "rpc"},
+                          {":path", "/chat"},
+                          {"content-type", "application/grpc"},
+                          {"te", "trailers"}};
+    auto opened = client.session().request(fields, true);
+    EXPECT_TRUE(opened) << opened.message();
+    if (!opened) co_return;
+    auto stream = *opened;
+    error_code ec;
+    std::vector<char> buffer(1024);
+    // Each message waits for the answer to the one before (a chat client): the request is
+    // never complete while the client waits.
+    for (const std::string message : {"one", "two", "three"}) {
+      co_await stream->write(asio::buffer(message), ec);
+      EXPECT_FALSE(ec) << ec.message();
+      if (message == "one") {
+        const int status = co_await stream->response();
+        EXPECT_EQ(status, 200);
+      }
+      std::string answer;
+      while (!ec && answer.size() < 3 + message.size()) {
+        size_t n = co_await stream->read(asio::buffer(buffer), ec);
+        answer.append(buffer.data(), n);
+      }
+      EXPECT_EQ(answer, "re:" + message);
+    }
+    stream->closeWrite();
+    while (!ec) co_await stream->read(asio::buffer(buffer), ec);
+    EXPECT_EQ(ec, error_code(asio::error::eof)) << stream->resetReason();
+    std::string grpc_status;
+    for (const auto& [name, value] : stream->trailers())
+      if (name == "grpc-status") grpc_status = value;
+    EXPECT_EQ(grpc_status, "0");
+  }, "198.19.0.20", 9090);
+}
+
+
+TEST_F(ProxyTest, SequentialHttp2StreamsReusePooledHttp11Connections) {
+  start(kByPath);
+  // Given 8 concurrent HTTP/2 streams at a time, each followed by the next, to an HTTP/1.1 app,
+  int ok = 0, done = 0;
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    auto worker = [&]() -> asio::awaitable<void> {
+      for (int i = 0; i < 20; ++i) {
+        auto r = co_await http2Request(client, "GET", "/one", "");
+        if (r.status == 200 && r.body == "v1") ++ok;
+      }
+      ++done;
+    };
+    for (int w = 0; w < 8; ++w) asio::co_spawn(io_, worker(), asio::detached);
+    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return done == 8; },
+                                                     std::chrono::seconds(20)));
+  });
+  // then every one is answered, over no more app connections than streams at once.
+  EXPECT_EQ(ok, 160);
+  EXPECT_LE(v1_.connections, 8);
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ TEST(ResponseFlagsTest, ShortNamesAreEnvoys) {
   EXPECT_EQ(shortName(ResponseFlag::kNoHealthyUpstream), "UH");
   EXPECT_EQ(shortName(ResponseFlag::kUpstreamRemoteReset), "UR");
   EXPECT_EQ(shortName(ResponseFlag::kRbacDenied), "RBAC");
+  EXPECT_EQ(shortName(ResponseFlag::kDownstreamConnectionTermination), "DC");
 }
 
 TEST(ResponseFlagsTest, EmptySetPrintsDash) { EXPECT_EQ(ResponseFlags().toString(), "-"); }
