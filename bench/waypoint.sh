@@ -419,12 +419,9 @@ measure_system() {
     record "$sys" http1_c64_rps "$values"
   else bench_failed "HTTP/1.1 requests/s via $sys"; fi
 
-  # The waypoint does not speak HTTP/2 yet: measured for direct and the HAProxy systems only.
-  if [[ $sys == direct || $sys == haproxy* ]]; then
-    if values=$(bench_h2load_rps "$url" "$DURATION" "$CONNS" -- lab_exec "$CLIENT_POD" --); then
-      record "$sys" http2_c64_rps "$values"
-    else bench_failed "HTTP/2 requests/s via $sys"; fi
-  fi
+  if values=$(bench_h2load_rps "$url" "$DURATION" "$CONNS" -- lab_exec "$CLIENT_POD" --); then
+    record "$sys" http2_c64_rps "$values"
+  else bench_failed "HTTP/2 requests/s via $sys"; fi
 
   if values=$(bench_wrk_latency "$url" "$DURATION" -- lab_exec "$CLIENT_POD" --); then
     read -r a b <<<"$values"
@@ -548,7 +545,7 @@ How each figure is taken (lab: client pod $CLIENT_IP and proxy pod $PROXY_IP on 
                    server.cfg.in) -> server pod: sluice's shape (proxy, mTLS hop, L4 proxy at the destination) built from HAProxy
   $FULL_SYS  $full_line
   http1_c64_rps    wrk -t1 -c$CONNS -d${DURATION}s, HTTP/1.1 keep-alive, after a 1 s warm-up
-  http2_c64_rps    h2load -t1 -c$CONNS -m1 -D $DURATION (h2c prior knowledge); direct and the HAProxys only: the waypoint does not speak HTTP/2 yet
+  http2_c64_rps    h2load -t1 -c$CONNS -m1 -D $DURATION (h2c prior knowledge) from the client; every proxy speaks HTTP/1.1 to the application
   http1_c1_p50/p99 wrk -t1 -c1 -d${DURATION}s: one request at a time on one connection, wrk's latency histogram
   at_1k_rps_vcpu   a paced open-loop client (python, $PACED_CONNS keep-alive connections) at $PACED_RATE requests/s for $PACED_SECONDS s; CPU seconds
                    per second (utime+stime, /proc/PID/stat) of the L7 proxy: HAProxy, or the waypoint (the shares of the
