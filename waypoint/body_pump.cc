@@ -5,7 +5,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
-#include <vector>
 
 namespace sluice::waypoint {
 
@@ -47,7 +46,7 @@ void BodyPump::keep(std::string_view piece) {
 }
 
 asio::awaitable<void> BodyPump::run() {
-  std::vector<char> buffer(kBodyChunk);
+  BodyBuffer buffer;
   error_code ec;
   while (!down_.bodyDone()) {
     while (!mayRead()) co_await may_read_.wait();

@@ -4,6 +4,7 @@
 #include <boost/asio/buffer.hpp>
 #include <charconv>
 #include <cstdio>
+#include <vector>
 
 #include "core/hbone/stream.h"
 #include "waypoint/policy/match.h"
@@ -421,7 +422,31 @@ class Http2Call final : public UpstreamCall {
   bool done_ = false;
 };
 
+// Enough for the body loops of a busy worker at once (more are allocated and freed). A kept
+// buffer costs only the pages a body touched: it is never zeroed.
+constexpr size_t kBodyBufferStock = 64;
+
+std::vector<std::unique_ptr<char[]>>& bodyBufferStock() {
+  thread_local std::vector<std::unique_ptr<char[]>> stock;
+  return stock;
+}
+
 }  // namespace
+
+BodyBuffer::BodyBuffer() {
+  auto& stock = bodyBufferStock();
+  if (stock.empty()) {
+    bytes_ = std::make_unique_for_overwrite<char[]>(kBodyChunk);
+  } else {
+    bytes_ = std::move(stock.back());
+    stock.pop_back();
+  }
+}
+
+BodyBuffer::~BodyBuffer() {
+  auto& stock = bodyBufferStock();
+  if (stock.size() < kBodyBufferStock) stock.push_back(std::move(bytes_));
+}
 
 int grpcStatusForHttp(int http_status) {
   switch (http_status) {

@@ -693,10 +693,11 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     BodySize body = up->body;
     if (head.method == "HEAD") body.none = true;
     co_await x.down.sendHead(x.status, up->reason, response_headers, body, ec);
-    std::vector<char> buffer(kBodyChunk);
+    std::optional<BodyBuffer> buffer;
     while (!ec && !body.none && !up->bodyDone()) {
+      if (!buffer) buffer.emplace();
       error_code read_ec;
-      size_t n = co_await up->readBody(buffer.data(), buffer.size(), read_ec);
+      size_t n = co_await up->readBody(buffer->data(), buffer->size(), read_ec);
       if (read_ec) {
         if (pump.failed()) {
           x.error = "downstream: request body: " + pump.failure();
@@ -714,7 +715,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
       }
       if (n == 0) break;
       x.response_bytes += n;
-      co_await x.down.sendData(std::string_view(buffer.data(), n), up->bodyDone(), ec);
+      co_await x.down.sendData(std::string_view(buffer->data(), n), up->bodyDone(), ec);
     }
     const HeaderList trailers = up->trailers();
     if (!ec) co_await x.down.endResponse(trailers, ec);
@@ -745,9 +746,9 @@ asio::awaitable<void> Proxy::relayUpgrade(Exchange& x, UpstreamCall& up) {
       co_await to.write(buffered.data(), ec);
       buffered.consume(buffered.size());
     }
-    std::vector<char> buffer(kBodyChunk);
+    BodyBuffer buffer;
     while (!ec) {
-      size_t n = co_await from.read(asio::buffer(buffer), ec);
+      size_t n = co_await from.read(asio::buffer(buffer.data(), buffer.size()), ec);
       if (n > 0) {
         counted += n;
         error_code write_ec;
