@@ -13,38 +13,64 @@ prometheus::Family<prometheus::Counter>& addFamily(prometheus::Registry& registr
   return prometheus::BuildCounter().Name(std::string(name)).Help(help).Register(registry);
 }
 
-std::string orDefault(const std::string& value, std::string_view fallback) {
-  return value.empty() ? std::string(fallback) : value;
+// Every label of the connection series, in one place: its name, its field, its value when the
+// field is empty.
+struct LabelField {
+  std::string_view name;
+  std::string ConnectionLabels::*field;
+  std::string_view fallback;
+};
+using L = ConnectionLabels;
+constexpr LabelField kLabelFields[] = {
+    {"reporter", &L::reporter, "source"},
+    {"source_workload", &L::source_workload, kUnknown},
+    {"source_workload_namespace", &L::source_workload_namespace, kUnknown},
+    {"source_principal", &L::source_principal, kUnknown},
+    {"source_app", &L::source_app, kUnknown},
+    {"source_version", &L::source_version, kUnknown},
+    {"source_cluster", &L::source_cluster, kUnknown},
+    {"source_canonical_service", &L::source_canonical_service, kUnknown},
+    {"source_canonical_revision", &L::source_canonical_revision, kUnknown},
+    {"destination_service", &L::destination_service, kUnknown},
+    {"destination_service_name", &L::destination_service_name, kUnknown},
+    {"destination_service_namespace", &L::destination_service_namespace, kUnknown},
+    {"destination_workload", &L::destination_workload, kUnknown},
+    {"destination_workload_namespace", &L::destination_workload_namespace, kUnknown},
+    {"destination_principal", &L::destination_principal, kUnknown},
+    {"destination_app", &L::destination_app, kUnknown},
+    {"destination_version", &L::destination_version, kUnknown},
+    {"destination_cluster", &L::destination_cluster, kUnknown},
+    {"destination_canonical_service", &L::destination_canonical_service, kUnknown},
+    {"destination_canonical_revision", &L::destination_canonical_revision, kUnknown},
+    {"request_protocol", &L::request_protocol, "tcp"},
+    {"response_flags", &L::response_flags, kNoResponseFlags},
+    {"connection_security_policy", &L::connection_security_policy, kUnknown},
+};
+
+std::string_view labelValue(const ConnectionLabels& labels, const LabelField& f) {
+  const std::string& value = labels.*(f.field);
+  return value.empty() ? f.fallback : std::string_view(value);
+}
+
+void appendValues(const ConnectionLabels& labels, std::string& key,
+                  std::string ConnectionLabels::*skipped) {
+  for (const auto& f : kLabelFields) {
+    if (f.field == skipped) continue;
+    key.append(labelValue(labels, f));
+    key.push_back('\x1f');
+  }
 }
 
 }  // namespace
 
-prometheus::Labels toPrometheusLabels(const ConnectionLabels& l) {
-  return {
-      {"reporter", orDefault(l.reporter, "source")},
-      {"source_workload", orDefault(l.source_workload, kUnknown)},
-      {"source_workload_namespace", orDefault(l.source_workload_namespace, kUnknown)},
-      {"source_principal", orDefault(l.source_principal, kUnknown)},
-      {"source_app", orDefault(l.source_app, kUnknown)},
-      {"source_version", orDefault(l.source_version, kUnknown)},
-      {"source_cluster", orDefault(l.source_cluster, kUnknown)},
-      {"source_canonical_service", orDefault(l.source_canonical_service, kUnknown)},
-      {"source_canonical_revision", orDefault(l.source_canonical_revision, kUnknown)},
-      {"destination_service", orDefault(l.destination_service, kUnknown)},
-      {"destination_service_name", orDefault(l.destination_service_name, kUnknown)},
-      {"destination_service_namespace", orDefault(l.destination_service_namespace, kUnknown)},
-      {"destination_workload", orDefault(l.destination_workload, kUnknown)},
-      {"destination_workload_namespace", orDefault(l.destination_workload_namespace, kUnknown)},
-      {"destination_principal", orDefault(l.destination_principal, kUnknown)},
-      {"destination_app", orDefault(l.destination_app, kUnknown)},
-      {"destination_version", orDefault(l.destination_version, kUnknown)},
-      {"destination_cluster", orDefault(l.destination_cluster, kUnknown)},
-      {"destination_canonical_service", orDefault(l.destination_canonical_service, kUnknown)},
-      {"destination_canonical_revision", orDefault(l.destination_canonical_revision, kUnknown)},
-      {"request_protocol", orDefault(l.request_protocol, "tcp")},
-      {"response_flags", orDefault(l.response_flags, kNoResponseFlags)},
-      {"connection_security_policy", orDefault(l.connection_security_policy, kUnknown)},
-  };
+prometheus::Labels toPrometheusLabels(const ConnectionLabels& labels) {
+  prometheus::Labels set;
+  for (const auto& f : kLabelFields) set.emplace(f.name, labelValue(labels, f));
+  return set;
+}
+
+void appendSeriesKey(const ConnectionLabels& labels, std::string& key) {
+  appendValues(labels, key, nullptr);
 }
 
 Metrics::Metrics()
@@ -84,28 +110,15 @@ struct Metrics::Connection::Series {
 Metrics::~Metrics() = default;
 
 std::unique_ptr<Metrics::Connection> Metrics::openConnection(const ConnectionLabels& labels) {
-  const std::string_view values[] = {
-      labels.reporter, labels.source_workload, labels.source_workload_namespace,
-      labels.source_principal, labels.source_app, labels.source_version, labels.source_cluster,
-      labels.source_canonical_service, labels.source_canonical_revision,
-      labels.destination_service, labels.destination_service_name,
-      labels.destination_service_namespace, labels.destination_workload,
-      labels.destination_workload_namespace, labels.destination_principal, labels.destination_app,
-      labels.destination_version, labels.destination_cluster,
-      labels.destination_canonical_service, labels.destination_canonical_revision,
-      labels.request_protocol, labels.connection_security_policy};
+  // Flags describe how a connection ended, so the open and byte series never carry them.
   std::string key;
-  for (auto value : values) {
-    key.append(value);
-    key.push_back('\x1f');
-  }
+  appendValues(labels, key, &ConnectionLabels::response_flags);
   Connection::Series* series = nullptr;
   {
     std::lock_guard lock(series_mutex_);
     auto& slot = series_[key];
     if (!slot) {
       prometheus::Labels set = toPrometheusLabels(labels);
-      // Flags describe how a connection ended, so the open and byte series never carry them.
       set["response_flags"] = std::string(kNoResponseFlags);
       slot.reset(new Connection::Series{closed_, set, opened_.Add(set), sent_.Add(set),
                                         received_.Add(set), {}, {}});

@@ -60,6 +60,9 @@ struct ConnectionLabels {
 
 // The Prometheus labels exactly as exported (empty values replaced by their defaults).
 prometheus::Labels toPrometheusLabels(const ConnectionLabels& labels);
+// Appends what tells these labels' series apart (the exported values, in a fixed order, each
+// ended by \x1f): a cache key that costs no label map.
+void appendSeriesKey(const ConnectionLabels& labels, std::string& key);
 
 // Owns the registry and the four istio_tcp_* counter families. Thread-safe; one per process.
 class Metrics {

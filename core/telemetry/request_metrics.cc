@@ -41,22 +41,23 @@ RequestMetrics::~RequestMetrics() = default;
 
 void RequestMetrics::record(const RequestLabels& labels, double duration_ms, uint64_t request_bytes,
                             uint64_t response_bytes) {
-  prometheus::Labels set = toPrometheusLabels(labels.connection);
-  set["response_code"] = std::to_string(labels.response_code);
-  set["grpc_response_status"] = labels.grpc_response_status;
   std::string key;
-  for (const auto& [name, value] : set) {
-    key.append(value);
-    key.push_back('\x1f');
-  }
+  appendSeriesKey(labels.connection, key);
+  key.append(std::to_string(labels.response_code));
+  key.push_back('\x1f');
+  key.append(labels.grpc_response_status);
   Series* series = nullptr;
   {
     std::lock_guard lock(mutex_);
     auto& slot = series_[key];
-    if (!slot)
+    if (!slot) {
+      prometheus::Labels set = toPrometheusLabels(labels.connection);
+      set["response_code"] = std::to_string(labels.response_code);
+      set["grpc_response_status"] = labels.grpc_response_status;
       slot.reset(new Series{requests_.Add(set), duration_.Add(set, kDurationBuckets),
                             request_bytes_.Add(set, kSizeBuckets),
                             response_bytes_.Add(set, kSizeBuckets)});
+    }
     series = slot.get();
   }
   series->requests.Increment();

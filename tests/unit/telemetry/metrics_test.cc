@@ -1,4 +1,5 @@
 #include "core/telemetry/metrics.h"
+#include "core/telemetry/request_metrics.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -304,6 +305,48 @@ TEST(IstioTcpMetrics, LabelValuesWithQuotesAndNewlinesStayParseable) {
   }
   ASSERT_EQ(opened.size(), 1u);
   EXPECT_EQ(opened[0].labels.at("source_workload"), labels.source_workload);
+}
+
+TEST(IstioRequestMetrics, EachResponseCodeAndGrpcStatusIsItsOwnSeriesWithIstiosLabels) {
+  // Given a waypoint's HTTP metrics
+  Metrics metrics;
+  RequestMetrics requests(metrics.registry());
+  RequestLabels ok;
+  ok.connection = bookinfoLabels();
+  ok.connection.reporter = "waypoint";
+  ok.connection.request_protocol = "grpc";
+  ok.response_code = 200;
+  ok.grpc_response_status = "0";
+  RequestLabels failed = ok;
+  failed.grpc_response_status = "14";
+  RequestLabels refused = ok;
+  refused.response_code = 503;
+  refused.connection.response_flags = "UF";
+  refused.connection.source_workload = "";  // nobody knew: reported as unknown
+
+  // When requests of each kind finish
+  for (int i = 0; i < 3; ++i) requests.record(ok, 2.5, 100, 200);
+  requests.record(failed, 1, 10, 20);
+  requests.record(refused, 1, 10, 0);
+
+  // Then each outcome is counted on its own series, with every Istio label
+  const std::string name(RequestMetrics::kRequestsName);
+  EXPECT_EQ(total(metrics, name, {{"response_code", "200"}, {"grpc_response_status", "0"}}), 3);
+  EXPECT_EQ(total(metrics, name, {{"grpc_response_status", "14"}}), 1);
+  EXPECT_EQ(total(metrics, name,
+                  {{"response_code", "503"}, {"response_flags", "UF"},
+                   {"source_workload", "unknown"}}),
+            1);
+  EXPECT_EQ(total(metrics, name), 5);
+  for (const Sample& s : parseExposition(metrics.serialize())) {
+    if (s.name != name) continue;
+    EXPECT_EQ(s.labels.size(), 25u);  // the 23 of the TCP series, response_code, grpc status
+    EXPECT_EQ(s.labels.at("reporter"), "waypoint");
+  }
+  // And the sizes are observed on the matching histogram
+  EXPECT_EQ(total(metrics, std::string(RequestMetrics::kResponseBytesName) + "_sum",
+                  {{"response_code", "200"}, {"grpc_response_status", "0"}}),
+            600);
 }
 
 }  // namespace
