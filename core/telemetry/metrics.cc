@@ -54,6 +54,9 @@ std::string_view labelValue(const ConnectionLabels& labels, const LabelField& f)
 
 void appendValues(const ConnectionLabels& labels, std::string& key,
                   std::string ConnectionLabels::*skipped) {
+  size_t length = key.size();
+  for (const auto& f : kLabelFields) length += labelValue(labels, f).size() + 1;
+  key.reserve(length);  // one allocation on the per-request path, not one per doubling
   for (const auto& f : kLabelFields) {
     if (f.field == skipped) continue;
     key.append(labelValue(labels, f));
