@@ -3,7 +3,9 @@
 #include "waypoint/service_routes.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
+#include <set>
 
 #include "core/config/waypoint_binding.h"
 
@@ -296,16 +298,59 @@ class Compiler {
 
   // ---- VirtualService --------------------------------------------------------------------
 
-  const cfg::VirtualService* virtualServiceFor(const cfg::Service& service) const {
+  // How closely `host` of a VirtualService in `ns` names the service `fqdn`: 0 not at all, then
+  // by the length of a wildcard's suffix ("*" the least), an exact name the most (Istio's
+  // precedence). Wildcards are not qualified: "*.shop" covers no cluster.local name.
+  static size_t hostPrecedence(const std::string& host, const std::string& ns,
+                               const std::string& fqdn) {
+    if (host == "*") return 1;
+    if (host.starts_with("*."))
+      return endsWith(fqdn, std::string_view(host).substr(1)) ? host.size() : 0;
+    return serviceFqdn(host, ns) == fqdn ? std::numeric_limits<size_t>::max() : 0;
+  }
+
+  // Whether this waypoint sees `vs`: exportTo empty or "*" is every namespace, "." its own.
+  bool visible(const cfg::VirtualService& vs) const {
+    if (vs.export_to.empty()) return true;
+    return std::any_of(vs.export_to.begin(), vs.export_to.end(), [&](const std::string& to) {
+      return to == "*" || to == waypoint_ns_ || (to == "." && vs.meta.ns == waypoint_ns_);
+    });
+  }
+
+  // The mesh VirtualService that routes `service`: the one whose host names it most closely.
+  // Of several that name it equally the oldest wins and the others are a problem, as in Istio
+  // (IST0109), which merges VirtualServices only for ingress gateways.
+  const cfg::VirtualService* virtualServiceFor(const cfg::Service& service) {
     const std::string fqdn = serviceFqdn(service.meta.name, service.meta.ns);
+    const cfg::VirtualService* best = nullptr;
+    size_t best_precedence = 0;
+    std::vector<const cfg::VirtualService*> shadowed;
     for (const cfg::VirtualService& vs : snapshot_.virtualServices()) {
       bool for_mesh = vs.gateways.empty() || std::find(vs.gateways.begin(), vs.gateways.end(),
                                                        "mesh") != vs.gateways.end();
-      if (!for_mesh) continue;
+      if (!for_mesh || !visible(vs)) continue;
+      size_t precedence = 0;
       for (const std::string& host : vs.hosts)
-        if (serviceFqdn(host, vs.meta.ns) == fqdn) return &vs;
+        precedence = std::max(precedence, hostPrecedence(host, vs.meta.ns, fqdn));
+      if (precedence == 0 || precedence < best_precedence) continue;
+      if (precedence > best_precedence) {
+        shadowed.clear();
+      } else if (cfg::olderThan(best->meta, vs.meta)) {
+        shadowed.push_back(&vs);
+        continue;
+      } else {
+        shadowed.push_back(best);
+      }
+      best = &vs;
+      best_precedence = precedence;
     }
-    return nullptr;
+    if (!shadowed.empty() && reported_conflicts_.insert(fqdn).second) {
+      std::string names;
+      for (const auto* vs : shadowed) names += " " + vs->meta.ns + "/" + vs->meta.name;
+      out_->problems.push_back("VirtualService " + best->meta.ns + "/" + best->meta.name +
+                               " routes " + fqdn + "; also naming it, and ignored:" + names);
+    }
+    return best;
   }
 
   bool compileVirtualService(const cfg::VirtualService& vs, const cfg::Service& service,
@@ -709,6 +754,7 @@ class Compiler {
   uint16_t hbone_port_;
   std::shared_ptr<RouteConfig> out_;
   std::map<std::string, size_t> cluster_index_;
+  std::set<std::string> reported_conflicts_;  // hosts with an ignored VirtualService, once each
 };
 
 }  // namespace

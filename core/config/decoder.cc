@@ -195,6 +195,7 @@ ObjectMeta decodeMeta(const Field& object, const KindInfo& info) {
   meta.labels = metadata["labels"].stringMap();
   meta.annotations = metadata["annotations"].stringMap();
   meta.uid = metadata["uid"].string();
+  meta.creation_timestamp = metadata["creationTimestamp"].string();
   return meta;
 }
 

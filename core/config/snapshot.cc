@@ -155,10 +155,32 @@ void Snapshot::index() {
       scope.namespace_wide = &policy;
     }
   }
-  for (const DestinationRule& rule : objects_.destination_rules) {
-    if (rule.host.starts_with('*')) continue;  // wildcards are searched at lookup
-    destination_rules_by_host_[rule.meta.ns].emplace(
-        qualifyHost(rule.host, rule.meta.ns, options_.cluster_domain), &rule);
+  // Rules of one namespace for one host merge as Istio merges them, oldest first: a later rule
+  // adds the subsets whose names are new, and its top-level traffic policy (with its port-level
+  // settings) when the merged rule has none yet. Teams can then own their subsets in files
+  // of their own.
+  std::vector<const DestinationRule*> oldest_first;
+  for (const DestinationRule& rule : objects_.destination_rules) oldest_first.push_back(&rule);
+  std::stable_sort(oldest_first.begin(), oldest_first.end(),
+                   [](const auto* a, const auto* b) { return olderThan(a->meta, b->meta); });
+  for (const DestinationRule* rule : oldest_first) {
+    auto [it, first] = destination_rules_by_host_[rule->meta.ns].try_emplace(
+        qualifyHost(rule->host, rule->meta.ns, options_.cluster_domain), nullptr);
+    if (first) {
+      it->second = &merged_destination_rules_.emplace_back(*rule);
+      continue;
+    }
+    DestinationRule& merged = *it->second;
+    for (const DestinationRuleSubset& subset : rule->subsets) {
+      bool taken = std::any_of(merged.subsets.begin(), merged.subsets.end(),
+                               [&](const auto& s) { return s.name == subset.name; });
+      if (!taken) merged.subsets.push_back(subset);
+    }
+    if (!merged.traffic_policy && merged.port_level_settings.empty() &&
+        (rule->traffic_policy || !rule->port_level_settings.empty())) {
+      merged.traffic_policy = rule->traffic_policy;
+      merged.port_level_settings = rule->port_level_settings;
+    }
   }
   for (const HTTPRoute& route : objects_.http_routes) {
     for (const ObjectReference& parent : route.parent_refs) {
@@ -278,19 +300,19 @@ const Gateway* Snapshot::waypoint(std::string_view ns, std::string_view name) co
 }
 
 const DestinationRule* Snapshot::destinationRule(std::string_view ns, std::string_view host) const {
+  auto rules = destination_rules_by_host_.find(ns);
+  if (rules == destination_rules_by_host_.end()) return nullptr;
   std::string qualified = qualifyHost(host, ns, options_.cluster_domain);
-  if (auto rules = destination_rules_by_host_.find(ns); rules != destination_rules_by_host_.end()) {
-    if (auto exact = rules->second.find(qualified); exact != rules->second.end())
-      return exact->second;
-  }
+  if (auto exact = rules->second.find(qualified); exact != rules->second.end())
+    return exact->second;
   const DestinationRule* best = nullptr;
   size_t best_length = 0;
-  for (const DestinationRule& rule : destinationRules(ns)) {
-    if (!rule.host.starts_with('*')) continue;
-    std::string_view suffix = std::string_view(rule.host).substr(1);  // ".shop.svc..." or ""
+  for (const auto& [rule_host, rule] : rules->second) {
+    if (!rule_host.starts_with('*')) continue;
+    std::string_view suffix = std::string_view(rule_host).substr(1);  // ".shop.svc..." or ""
     if (!std::string_view(qualified).ends_with(suffix)) continue;
     if (best == nullptr || suffix.size() > best_length) {
-      best = &rule;
+      best = rule;
       best_length = suffix.size();
     }
   }

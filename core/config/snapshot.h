@@ -8,6 +8,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <span>
@@ -95,9 +96,9 @@ class Snapshot {
 
   // The DestinationRule of namespace `ns` for `host` (short names are qualified relative to
   // `ns`): one naming the host exactly, else the wildcard ("*.shop.svc.cluster.local", "*")
-  // with the longest suffix that covers it. Among rules for the same host the first by name
-  // wins (Istio merges their subsets; Sluice does not yet). Which namespaces to ask, in which
-  // order (client, service, root), is the caller's policy.
+  // with the longest suffix that covers it. Several rules for one host come back merged as
+  // Istio merges them (the oldest's traffic policy, every subset by its first name). Which
+  // namespaces to ask, in which order (client, service, root), is the caller's policy.
   const DestinationRule* destinationRule(std::string_view ns, std::string_view host) const;
 
   // HTTPRoutes with a parentRef naming Gateway `name` in `ns` (a parentRef without namespace
@@ -155,8 +156,9 @@ class Snapshot {
   std::map<std::string, PolicyScope, std::less<>> policies_by_ns_;
   template <class T>
   using ByNamespace = std::map<std::string, std::map<std::string, T, std::less<>>, std::less<>>;
-  // namespace -> qualified host of non-wildcard rules; the first by name per host.
-  ByNamespace<const DestinationRule*> destination_rules_by_host_;
+  // The rules of each (namespace, qualified or wildcard host), merged.
+  std::deque<DestinationRule> merged_destination_rules_;
+  ByNamespace<DestinationRule*> destination_rules_by_host_;       // into merged_destination_rules_
   ByNamespace<std::vector<const HTTPRoute*>> routes_by_gateway_;  // namespace -> Gateway name
 };
 

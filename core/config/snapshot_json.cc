@@ -14,6 +14,8 @@ void writeMeta(JsonWriter& json, const ObjectMeta& meta) {
   json.key("metadata").beginObject().key("name").value(meta.name);
   if (!meta.ns.empty()) json.key("namespace").value(meta.ns);
   if (!meta.uid.empty()) json.key("uid").value(meta.uid);
+  if (!meta.creation_timestamp.empty())
+    json.key("creationTimestamp").value(meta.creation_timestamp);
   json.key("labels").stringMap(meta.labels);
   json.key("annotations").stringMap(meta.annotations);
   json.endObject();

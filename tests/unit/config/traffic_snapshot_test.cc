@@ -142,6 +142,67 @@ spec: {host: reviews.shop.svc.cluster.local}
   EXPECT_EQ(nameOf(snapshot.destinationRule("nowhere", "reviews")), "none");
 }
 
+TEST(TrafficSnapshot, DestinationRulesForOneHostMergeAsIstioMergesThem) {
+  // Oldest first: "z-base" has no traffic policy, so the next rule's (with its port-level
+  // settings) applies; subsets join by name, a repeated name keeping its first definition.
+  auto result = load(R"(apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: z-base, namespace: shop, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: m-policy, namespace: shop, creationTimestamp: "2026-02-01T00:00:00Z"}
+spec:
+  host: reviews.shop.svc.cluster.local
+  trafficPolicy:
+    loadBalancer: {simple: LEAST_REQUEST}
+    portLevelSettings: [{port: {number: 9080}, loadBalancer: {simple: RANDOM}}]
+  subsets: [{name: v1, labels: {version: other}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a-late, namespace: shop, creationTimestamp: "2026-03-01T00:00:00Z"}
+spec:
+  host: reviews
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+  subsets: [{name: v3, labels: {version: v3}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: wide-2, namespace: shop}
+spec: {host: "*.shop.svc.cluster.local", subsets: [{name: canary, labels: {track: canary}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: wide-1, namespace: shop}
+spec: {host: "*.shop.svc.cluster.local", subsets: [{name: stable, labels: {track: stable}}]}
+)");
+  ASSERT_NE(result.snapshot, nullptr) << allReports(result);
+  const DestinationRule* rule = result.snapshot->destinationRule("shop", "reviews");
+  ASSERT_NE(rule, nullptr);
+  EXPECT_EQ(rule->meta.name, "z-base");
+  ASSERT_TRUE(rule->traffic_policy);
+  ASSERT_TRUE(rule->traffic_policy->load_balancer);
+  EXPECT_EQ(rule->traffic_policy->load_balancer->simple, LoadBalancer::kLeastRequest);
+  ASSERT_EQ(rule->port_level_settings.size(), 1u);
+  std::vector<std::pair<std::string, std::string>> subsets;
+  for (const auto& subset : rule->subsets)
+    subsets.emplace_back(subset.name, subset.labels.at("version"));
+  EXPECT_EQ(subsets, (std::vector<std::pair<std::string, std::string>>{
+                         {"v1", "v1"}, {"v2", "v2"}, {"v3", "v3"}}));
+
+  // Wildcard rules for one host merge too (without creation times, by name).
+  const DestinationRule* wide = result.snapshot->destinationRule("shop", "ratings");
+  ASSERT_NE(wide, nullptr);
+  EXPECT_EQ(wide->meta.name, "wide-1");
+  ASSERT_EQ(wide->subsets.size(), 2u);
+  EXPECT_EQ(wide->subsets[0].name, "stable");
+  EXPECT_EQ(wide->subsets[1].name, "canary");
+}
+
 TEST(TrafficSnapshot, ListsHttpRoutesWhoseParentRefNamesTheGateway) {
   auto result = load(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

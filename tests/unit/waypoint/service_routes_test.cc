@@ -134,6 +134,15 @@ std::vector<std::string> addresses(const Cluster& cluster) {
   return out;
 }
 
+// The clusters the route for `request` forwards to, in the route's order.
+std::vector<const Cluster*> clustersOf(const RouteConfig& config, const Request& request) {
+  std::vector<const Cluster*> out;
+  if (const RouteAction* action = route(config, request))
+    for (const auto& weighted : action->clusters)
+      out.push_back(&config.clusters.at(weighted.cluster));
+  return out;
+}
+
 bool anyProblemMentions(const RouteConfig& config, std::string_view a, std::string_view b) {
   return std::any_of(config.problems.begin(), config.problems.end(), [&](const std::string& p) {
     return p.find(a) != std::string::npos && p.find(b) != std::string::npos;
@@ -376,19 +385,116 @@ spec:
   EXPECT_NE(route(*config, at("/")), nullptr);
 }
 
+// A VirtualService `name` for `hosts` whose one route, named after it, goes to api-server.
+std::string virtualService(std::string_view name, std::string_view hosts,
+                           std::string_view extra_metadata = "", std::string_view ns = "shop",
+                           std::string_view extra_spec = "") {
+  return "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: " +
+         std::string(name) + ", namespace: " + std::string(ns) + std::string(extra_metadata) +
+         "}\nspec:\n  hosts: " + std::string(hosts) + "\n" + std::string(extra_spec) +
+         "  http:\n    - name: " + std::string(name) +
+         "\n      route: [{destination: {host: api-server.shop.svc.cluster.local}}]\n---\n";
+}
+
+std::string routedBy(const RouteConfig& config) {
+  const RouteAction* action = route(config, at("/"));
+  return action == nullptr ? "nothing" : action->name;
+}
+
+TEST(ServiceRoutes, WildcardVirtualServiceRoutesTheServicesItCoversAndAnExactHostWins) {
+  auto wildcard_only =
+      compile(with({kShop, virtualService("shop-wide", "[\"*.shop.svc.cluster.local\"]")}));
+  EXPECT_EQ(wildcard_only->find(kVip)->source, "VirtualService shop/shop-wide");
+  EXPECT_EQ(routedBy(*wildcard_only), "shop-wide");
+
+  // "*" covers every host, a longer suffix covers fewer and wins, an exact name wins over both.
+  auto all = compile(with({kShop, virtualService("everything", "[\"*\"]"),
+                           virtualService("shop-wide", "[\"*.shop.svc.cluster.local\"]"),
+                           virtualService("exact", "[api-server]")}));
+  EXPECT_EQ(routedBy(*all), "exact");
+  EXPECT_TRUE(all->problems.empty()) << allProblems(*all);
+  auto wildcards = compile(with({kShop, virtualService("everything", "[\"*\"]"),
+                                 virtualService("shop-wide", "[\"*.shop.svc.cluster.local\"]")}));
+  EXPECT_EQ(routedBy(*wildcards), "shop-wide");
+
+  // A wildcard is not a short name: "*.shop" covers no cluster.local host.
+  auto short_wildcard = compile(with({kShop, virtualService("short", "[\"*.shop\"]")}));
+  EXPECT_EQ(short_wildcard->find(kVip)->source, "default");
+}
+
+TEST(ServiceRoutes, OfTwoVirtualServicesForOneHostTheOldestRoutesAndTheOtherIsAProblem) {
+  // The newer one sorts first by name: age, not name, decides (Istio's IST0109 conflict).
+  auto config = compile(with(
+      {kShop,
+       virtualService("a-newer", "[api-server]", ", creationTimestamp: \"2026-12-02T10:00:00Z\""),
+       virtualService("b-older", "[api-server]",
+                      ", creationTimestamp: \"2026-01-05T08:00:00Z\"")}));
+  EXPECT_EQ(routedBy(*config), "b-older");
+  EXPECT_TRUE(anyProblemMentions(*config, "VirtualService shop/b-older", "ignored: shop/a-newer"))
+      << allProblems(*config);
+  EXPECT_EQ(config->problems.size(), 1u) << allProblems(*config);  // once, not once per port
+}
+
+TEST(ServiceRoutes, VirtualServiceExportedToItsOwnNamespaceOnlyIsNotSeenFromAnother) {
+  // The waypoint is in namespace shop; these VirtualServices live in namespace other.
+  auto private_one =
+      compile(with({kShop, virtualService("private", "[api-server.shop.svc.cluster.local]", "",
+                                          "other", "  exportTo: [\".\"]\n")}));
+  EXPECT_EQ(private_one->find(kVip)->source, "default");
+  auto exported =
+      compile(with({kShop, virtualService("exported", "[api-server.shop.svc.cluster.local]", "",
+                                          "other", "  exportTo: [\".\", shop]\n")}));
+  EXPECT_EQ(routedBy(*exported), "exported");
+}
+
+TEST(ServiceRoutes, DestinationRulesForOneHostMergeOldestPolicyFirstAndEverySubset) {
+  // Two teams own a subset each; the older rule's traffic policy applies, and a subset name
+  // taken already keeps its first definition (Istio's DestinationRule merging).
+  auto config = compile(with({kShop, R"(apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a-team-v2, namespace: shop, creationTimestamp: "2026-06-01T00:00:00Z"}
+spec:
+  host: api-server.shop.svc.cluster.local
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+  subsets:
+    - {name: v2, labels: {version: v2}}
+    - {name: v1, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: b-team-v1, namespace: shop, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  host: api-server
+  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}
+  subsets:
+    - {name: v1, labels: {version: v1}}
+---
+)",
+                              kSplit}));
+  EXPECT_TRUE(config->problems.empty()) << allProblems(*config);
+  auto clusters = clustersOf(*config, at("/"));
+  ASSERT_EQ(clusters.size(), 2u);
+  const Cluster& v1 = *clusters[0];
+  const Cluster& v2 = *clusters[1];
+  EXPECT_THAT(addresses(v1), ::testing::ElementsAre("198.18.0.11:8080", "198.18.0.12:8080"));
+  EXPECT_THAT(addresses(v2), ::testing::ElementsAre("198.18.0.21:9090"));
+  EXPECT_EQ(v1.lb, LbPolicy::kLeastRequest);
+  EXPECT_EQ(v2.lb, LbPolicy::kLeastRequest);
+}
+
 // ---- Gateway API (GAMMA) ---------------------------------------------------------------
 
 constexpr std::string_view kBackends = R"(apiVersion: v1
 kind: Pod
 metadata: {name: api-v1-pod, namespace: shop, labels: {app: api-v1}}
 spec: {serviceAccountName: api-v1}
-status: {phase: Running, podIP: 10.0.1.1}
+status: {phase: Running, podIP: 198.18.1.1}
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: api-v2-pod, namespace: shop, labels: {app: api-v2}}
 spec: {serviceAccountName: api-v2}
-status: {phase: Running, podIP: 10.0.2.1}
+status: {phase: Running, podIP: 198.18.2.1}
 ---
 apiVersion: v1
 kind: Service
@@ -429,9 +535,9 @@ spec:
   EXPECT_EQ(action->clusters[1].weight, 10u);
   const Cluster& v1 = config->clusters.at(action->clusters[0].cluster);
   EXPECT_EQ(v1.name, "outbound|8080||api-v1.shop.svc.cluster.local");
-  EXPECT_THAT(addresses(v1), ::testing::ElementsAre("10.0.1.1:8081"));
+  EXPECT_THAT(addresses(v1), ::testing::ElementsAre("198.18.1.1:8081"));
   EXPECT_THAT(addresses(config->clusters.at(action->clusters[1].cluster)),
-              ::testing::ElementsAre("10.0.2.1:8080"));
+              ::testing::ElementsAre("198.18.2.1:8080"));
   EXPECT_EQ(action->timeouts.total, 10s);
   EXPECT_EQ(action->timeouts.per_try, 2s);
   using Pairs = std::vector<std::pair<std::string, std::string>>;
@@ -642,11 +748,10 @@ spec:
         - {destination: {host: api-server, subset: v2}, weight: 50}
 )"}));
   EXPECT_TRUE(config->problems.empty()) << allProblems(*config);
-  const RouteAction* action = route(*config, at("/"));
-  ASSERT_NE(action, nullptr);
-  ASSERT_EQ(action->clusters.size(), 2u);
-  const Cluster& v1 = config->clusters.at(action->clusters[0].cluster);
-  const Cluster& v2 = config->clusters.at(action->clusters[1].cluster);
+  auto clusters = clustersOf(*config, at("/"));
+  ASSERT_EQ(clusters.size(), 2u);
+  const Cluster& v1 = *clusters[0];
+  const Cluster& v2 = *clusters[1];
   EXPECT_EQ(v1.lb, LbPolicy::kLeastRequest);
   EXPECT_FALSE(v1.hash);
   EXPECT_EQ(v1.limits.max_pending_requests, 7u);

@@ -12,7 +12,7 @@ namespace {
 
 std::vector<std::string> endpoints(size_t n) {
   std::vector<std::string> out;
-  for (size_t i = 0; i < n; ++i) out.push_back("10.0.0." + std::to_string(i + 1) + ":8080");
+  for (size_t i = 0; i < n; ++i) out.push_back("198.18.0." + std::to_string(i + 1) + ":8080");
   return out;
 }
 
