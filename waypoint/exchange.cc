@@ -241,8 +241,8 @@ class Http1Call final : public UpstreamCall {
   Http1Call(std::unique_ptr<Http1Connection> connection, bool reused)
       : connection_(std::move(connection)), reused_(reused) {}
 
-  asio::awaitable<void> start(const UpstreamRequest& request, std::string_view body,
-                              bool complete, error_code& ec) override {
+  asio::awaitable<void> start(const UpstreamRequest& request, std::string_view body, bool complete,
+                              error_code& ec) override {
     head_request_ = request.method == "HEAD";
     Framing framing;
     if (!complete) {
@@ -335,14 +335,18 @@ class Http1Call final : public UpstreamCall {
 class Http2Call final : public UpstreamCall {
  public:
   explicit Http2Call(std::shared_ptr<Http2Connection> connection)
-      : connection_(std::move(connection)) {}
+      : connection_(std::move(connection)) {
+    ++connection_->requests;
+    connection_->last_active = std::chrono::steady_clock::now();
+  }
   ~Http2Call() override {
+    connection_->last_active = std::chrono::steady_clock::now();
     // An answer nobody reads any more must not hold the connection's window.
     if (stream_ && !stream_->finishedReading()) stream_->reset();
   }
 
-  asio::awaitable<void> start(const UpstreamRequest& request, std::string_view data,
-                              bool complete, error_code& ec) override {
+  asio::awaitable<void> start(const UpstreamRequest& request, std::string_view data, bool complete,
+                              error_code& ec) override {
     ec = {};
     std::string authority;
     for (const auto& [name, value] : request.headers)
@@ -450,15 +454,21 @@ BodyBuffer::~BodyBuffer() {
 
 int grpcStatusForHttp(int http_status) {
   switch (http_status) {
-    case 400: return 13;  // INTERNAL
-    case 401: return 16;  // UNAUTHENTICATED
-    case 403: return 7;   // PERMISSION_DENIED
-    case 404: return 12;  // UNIMPLEMENTED
+    case 400:
+      return 13;  // INTERNAL
+    case 401:
+      return 16;  // UNAUTHENTICATED
+    case 403:
+      return 7;  // PERMISSION_DENIED
+    case 404:
+      return 12;  // UNIMPLEMENTED
     case 429:
     case 502:
     case 503:
-    case 504: return 14;  // UNAVAILABLE
-    default: return http_status >= 200 && http_status < 300 ? 0 : 2;  // OK, else UNKNOWN
+    case 504:
+      return 14;  // UNAVAILABLE
+    default:
+      return http_status >= 200 && http_status < 300 ? 0 : 2;  // OK, else UNKNOWN
   }
 }
 

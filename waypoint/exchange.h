@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,7 +55,7 @@ struct RequestHead {
   std::string method, target;
   HeaderList headers;  // forwardable fields only
   BodySize body;
-  int version = 11;       // 10, 11 or 20
+  int version = 11;        // 10, 11 or 20
   bool keep_alive = true;  // HTTP/1.x: the client wants the connection kept
   bool trailers = false;   // `te: trailers`: the client reads trailers (gRPC)
   std::string upgrade;     // HTTP/1.1 `Upgrade` asked for (websocket): passed through
@@ -103,6 +104,8 @@ struct Http1Connection {
   std::unique_ptr<ByteStream> stream;
   boost::beast::flat_buffer in;
   boost::asio::ip::tcp::endpoint address;
+  uint32_t requests = 0;  // answered on it so far
+  std::chrono::steady_clock::time_point idle_until = std::chrono::steady_clock::time_point::max();
 };
 
 struct UpstreamRequest {
@@ -154,8 +157,7 @@ int grpcStatusForHttp(int http_status);
 // `text` as a grpc-message value: its first line, percent-encoded where the gRPC spec asks.
 std::string grpcMessage(std::string_view text);
 
-std::unique_ptr<UpstreamCall> http1Call(std::unique_ptr<Http1Connection> connection,
-                                        bool reused);
+std::unique_ptr<UpstreamCall> http1Call(std::unique_ptr<Http1Connection> connection, bool reused);
 std::unique_ptr<UpstreamCall> http2Call(std::shared_ptr<Http2Connection> connection);
 
 }  // namespace sluice::waypoint

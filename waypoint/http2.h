@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,12 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
   bool usable() const { return !ended_ && session_->acceptsNewStreams(); }
   // GOAWAY: open streams finish, then the connection ends.
   void shutdown() { session_->shutdown(); }
+
+  // For the upstream pool: requests started on it, when one last started or ended (it is idle
+  // from then when no stream is open), and how long it may idle (0: for ever).
+  uint32_t requests = 0;
+  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
+  std::chrono::milliseconds idle_timeout{0};
 
   Http2Connection(const boost::asio::any_io_executor& ex, std::unique_ptr<ByteStream> stream,
                   std::unique_ptr<hbone::Session> session, std::string received);

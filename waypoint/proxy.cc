@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
@@ -116,7 +117,7 @@ struct Proxy::Exchange {
   HeaderList headers;
   RequestView view;
   uint64_t request_bytes = 0;
-  bool grpc = false;       // content-type application/grpc*: reported as such
+  bool grpc = false;  // content-type application/grpc*: reported as such
   const std::string& method() const { return down.head().method; }
   const std::string& target() const { return down.head().target; }
 
@@ -160,7 +161,101 @@ Proxy::Proxy(asio::any_io_executor ex, ProxyOptions options, telemetry::RequestM
       });
 }
 
-Proxy::~Proxy() = default;
+struct Proxy::IdleSweep {
+  explicit IdleSweep(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::chrono::steady_clock::time_point at = std::chrono::steady_clock::time_point::max();
+  bool running = false;
+  bool proxy_gone = false;  // the sweeper may wake after the proxy is destroyed
+};
+
+Proxy::~Proxy() {
+  if (sweep_) {
+    sweep_->proxy_gone = true;
+    sweep_->timer.cancel();
+  }
+}
+
+void Proxy::keepIdle(std::unique_ptr<Http1Connection> connection, const ConnectionReuse& reuse) {
+  ++connection->requests;
+  auto& idle = idle_[connection->address];
+  if ((reuse.max_requests != 0 && connection->requests >= reuse.max_requests) ||
+      idle.size() >= 64) {
+    connection->stream->closeWrite();  // as a client closes a keep-alive connection: FIN
+    return;
+  }
+  if (reuse.idle_timeout.count() > 0) {
+    connection->idle_until = std::chrono::steady_clock::now() + reuse.idle_timeout;
+    sweepIdleAt(connection->idle_until);
+  } else {
+    connection->idle_until = std::chrono::steady_clock::time_point::max();
+  }
+  idle.push_back(std::move(connection));
+}
+
+void Proxy::sweepIdleAt(std::chrono::steady_clock::time_point when) {
+  if (!sweep_) sweep_ = std::make_shared<IdleSweep>(ex_);
+  if (when >= sweep_->at) return;
+  sweep_->at = when;
+  if (sweep_->running) {
+    sweep_->timer.cancel();  // the sweeper waits again, for the earlier deadline
+  } else {
+    sweep_->running = true;
+    asio::co_spawn(ex_, sweepIdle(sweep_), asio::detached);
+  }
+}
+
+asio::awaitable<void> Proxy::sweepIdle(std::shared_ptr<IdleSweep> sweep) {
+  for (;;) {
+    sweep->timer.expires_at(sweep->at);
+    error_code ec;
+    co_await sweep->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (sweep->proxy_gone) co_return;
+    if (std::chrono::steady_clock::now() < sweep->at) continue;  // re-armed earlier
+    sweep->at = closeIdle();
+    if (sweep->at == std::chrono::steady_clock::time_point::max()) {
+      sweep->running = false;
+      co_return;
+    }
+  }
+}
+
+std::chrono::steady_clock::time_point Proxy::closeIdle() {
+  const auto now = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& list = it->second;
+    std::erase_if(list, [&](std::unique_ptr<Http1Connection>& connection) {
+      if (connection->idle_until > now) {
+        next = std::min(next, connection->idle_until);
+        return false;
+      }
+      connection->stream->closeWrite();
+      return true;
+    });
+    it = list.empty() ? idle_.erase(it) : std::next(it);
+  }
+  for (auto it = http2_.begin(); it != http2_.end();) {
+    Http2Connection& connection = *it->second;
+    if (connection.idle_timeout.count() == 0 || !connection.usable()) {
+      // Kept for ever, or already ending by itself (GOAWAY, error): nothing to time.
+      if (!connection.usable()) {
+        it = http2_.erase(it);
+        continue;
+      }
+    } else if (connection.session().activeStreams() > 0) {
+      next = std::min(next, now + connection.idle_timeout);  // idle at the earliest from now
+    } else if (connection.last_active + connection.idle_timeout <= now) {
+      connection.shutdown();
+      it = http2_.erase(it);
+      continue;
+    } else {
+      next = std::min(next, connection.last_active + connection.idle_timeout);
+    }
+    ++it;
+  }
+  return next;
+}
 
 void Proxy::setRoutes(std::shared_ptr<const RouteConfig> routes) { routes_ = std::move(routes); }
 
@@ -213,7 +308,7 @@ std::vector<std::string> Proxy::ejectedEndpoints(const std::string& cluster) {
 }
 
 asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> Proxy::tunnel(const Endpoint& endpoint,
-                                                                     const Downstream& who) {
+                                                                      const Downstream& who) {
   hbone::Headers headers{{"forwarded", "for=\"" + who.source_ip + "\""}};
   // Named, not temporaries: GCC 12 mishandles braced temporaries inside co_await expressions.
   const hbone::PoolKey key{options_.identity, endpoint.identity, endpoint.hbone};
@@ -235,8 +330,13 @@ asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoin
   const bool http2 = x.down.head().upgrade.empty() &&
                      (protocol == UpstreamProtocol::kHttp2 ||
                       (protocol == UpstreamProtocol::kAsDownstream && x.down.http2()));
+  const ConnectionReuse& reuse = x.cluster->reuse;
   if (http2) {
     auto& slot = http2_[endpoint.address];
+    if (slot && reuse.max_requests != 0 && slot->requests >= reuse.max_requests) {
+      slot->shutdown();  // its streams finish; the next request opens a fresh connection
+      slot.reset();
+    }
     if (slot && slot->usable()) {
       reused = true;
       co_return http2Call(slot);
@@ -248,14 +348,18 @@ asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoin
     // A connection that is full or going away finishes its streams and ends by itself.
     if (slot) slot->shutdown();
     slot = *connection;
+    slot->idle_timeout = reuse.idle_timeout;
     asio::co_spawn(ex_, slot->run(), asio::detached);
+    if (reuse.idle_timeout.count() > 0)
+      sweepIdleAt(std::chrono::steady_clock::now() + reuse.idle_timeout);
     co_return http2Call(slot);
   }
   auto& idle = idle_[endpoint.address];
+  const auto now = std::chrono::steady_clock::now();
   while (!idle.empty()) {
     auto up = std::move(idle.back());
     idle.pop_back();
-    if (!up->raw->wasReset()) {
+    if (!up->raw->wasReset() && up->idle_until > now) {
       reused = true;
       co_return http1Call(std::move(up), true);
     }
@@ -726,10 +830,8 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
       co_return;
     }
     // A connection still owed part of the request body cannot carry the next request.
-    if (auto connection = pump.delivered() ? up->reusableConnection() : nullptr) {
-      auto& idle = idle_[connection->address];
-      if (idle.size() < 64) idle.push_back(std::move(connection));
-    }
+    if (auto connection = pump.delivered() ? up->reusableConnection() : nullptr)
+      keepIdle(std::move(connection), x.cluster->reuse);
     co_return;
   }
 }

@@ -105,6 +105,15 @@ class Proxy {
   // A 101 answer: the two connections' bytes are copied both ways until both ends finish.
   boost::asio::awaitable<void> relayUpgrade(Exchange& x, UpstreamCall& up);
   void finish(Exchange& x);
+  // Pools an HTTP/1.1 connection for the next request, unless `reuse` says it has done enough.
+  void keepIdle(std::unique_ptr<Http1Connection> connection, const ConnectionReuse& reuse);
+  // Pooled connections idle past their cluster's idleTimeout are closed by one timer, armed
+  // for the earliest deadline.
+  struct IdleSweep;
+  void sweepIdleAt(std::chrono::steady_clock::time_point when);
+  boost::asio::awaitable<void> sweepIdle(std::shared_ptr<IdleSweep> sweep);
+  // Closes what has idled too long; returns the next deadline (max(): none).
+  std::chrono::steady_clock::time_point closeIdle();
 
   boost::asio::any_io_executor ex_;
   ProxyOptions options_;
@@ -115,6 +124,7 @@ class Proxy {
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;
   std::map<boost::asio::ip::tcp::endpoint, std::vector<std::unique_ptr<Http1Connection>>> idle_;
   std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Http2Connection>> http2_;
+  std::shared_ptr<IdleSweep> sweep_;
   RetryBudget budget_;
   std::mt19937_64 random_;
 };

@@ -117,6 +117,9 @@ void applyTrafficPolicy(const cfg::TrafficPolicy& policy, Cluster& cluster) {
       cluster.limits.max_pending_requests = *pool->http1_max_pending_requests;
     if (pool->http2_max_requests) cluster.limits.max_requests = *pool->http2_max_requests;
     if (pool->max_retries) cluster.limits.max_retries = *pool->max_retries;
+    if (pool->idle_timeout) cluster.reuse.idle_timeout = *pool->idle_timeout;
+    if (pool->max_requests_per_connection)
+      cluster.reuse.max_requests = *pool->max_requests_per_connection;
   }
 }
 

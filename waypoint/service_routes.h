@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +54,15 @@ struct Endpoint {
 // HTTP/2 for grpc, http2 and h2c; HTTP/1.1 for http; otherwise whatever the client spoke.
 enum class UpstreamProtocol { kHttp1, kHttp2, kAsDownstream };
 
+// How long a pooled upstream connection lives (DestinationRule connectionPool.http): closed
+// once unused for `idle_timeout` (Istio's default: 1 h; 0 keeps it), and after carrying
+// `max_requests` requests (0: no limit).
+struct ConnectionReuse {
+  static constexpr std::chrono::milliseconds kDefaultIdleTimeout = std::chrono::hours(1);
+  std::chrono::milliseconds idle_timeout = kDefaultIdleTimeout;
+  uint32_t max_requests = 0;
+};
+
 struct Cluster {
   std::string name;
   std::string service_host;  // FQDN, e.g. reviews.shop.svc.cluster.local
@@ -64,6 +74,7 @@ struct Cluster {
   std::optional<HashKeySource> hash;     // consistent hash key, with lb = kRingHash
   std::optional<OutlierConfig> outlier;  // nullopt: outlier detection off
   CircuitBreakerLimits limits;
+  ConnectionReuse reuse;
   UpstreamProtocol protocol = UpstreamProtocol::kAsDownstream;
 };
 

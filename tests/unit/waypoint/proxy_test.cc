@@ -12,8 +12,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fstream>
 #include <random>
@@ -36,6 +36,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using sluice::testing::MemoryByteStream;
 using ::testing::HasSubstr;
+using namespace std::chrono_literals;
 
 identity::SpiffeId shopId(const char* sa) {
   return identity::SpiffeId::forWorkload("cluster.local", "shop", sa).value();
@@ -83,6 +84,7 @@ class App {
   int stall_next = 0;
   int requests = 0;
   int connections = 0;
+  int closed = 0;  // connections whose client went away
   std::string last_body, last_target;
   HeaderList last_headers;
   bool last_upgrade = false;
@@ -99,6 +101,10 @@ class App {
   }
 
   asio::awaitable<void> serve(std::unique_ptr<ByteStream> stream) {
+    struct CountClose {
+      int& closed;
+      ~CountClose() { ++closed; }
+    } count_close{closed};
     boost::beast::flat_buffer in;
     std::vector<char> buffer(64 * 1024);
     for (;;) {
@@ -120,12 +126,14 @@ class App {
       last_upgrade = reader.parser().upgrade();
       if (last_upgrade) {
         // Switch, then answer every byte upper-cased until the client finishes.
-        answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+        answer =
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
         co_await stream->write(asio::buffer(answer), ec);
         std::string pending(static_cast<const char*>(in.data().data()), in.size());
         in.consume(in.size());
         while (!ec) {
-          for (char& c : pending) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          for (char& c : pending)
+            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
           if (!pending.empty()) co_await stream->write(asio::buffer(pending), ec);
           size_t n = co_await stream->read(asio::buffer(buffer), ec);
           pending.assign(buffer.data(), n);
@@ -191,6 +199,7 @@ class Http2App {
   int unavailable_next = 0;
   int requests = 0;
   int connections = 0;
+  int closed = 0;  // connections that ended
   hbone::Headers last_headers;
 
  private:
@@ -204,7 +213,8 @@ class Http2App {
           [this](std::shared_ptr<hbone::Stream> stream) {
             asio::co_spawn(acceptor_.get_executor(), answer(std::move(stream)), asio::detached);
           });
-      asio::co_spawn(acceptor_.get_executor(), connection.value()->run(), asio::detached);
+      asio::co_spawn(acceptor_.get_executor(), connection.value()->run(),
+                     [this](std::exception_ptr) { ++closed; });
     }
   }
 
@@ -271,8 +281,8 @@ struct Http2Response {
 asio::awaitable<Http2Response> http2Request(Http2Connection& client, std::string method,
                                             std::string path, std::string body,
                                             hbone::Headers headers = {}) {
-  hbone::Headers fields{{":method", method}, {":scheme", "http"}, {":authority", "api"},
-                        {":path", path}};
+  hbone::Headers fields{
+      {":method", method}, {":scheme", "http"}, {":authority", "api"}, {":path", path}};
   fields.insert(fields.end(), headers.begin(), headers.end());
   auto opened = client.session().request(fields, !body.empty());
   Http2Response out;
@@ -418,10 +428,9 @@ class ProxyTest : public ::testing::Test {
       bool served = false;
       asio::co_spawn(io_, proxy_->serve(wrapSocket(std::move(accepted)), who),
                      [&](std::exception_ptr) { served = true; });
-      auto connection =
-          Http2Connection::create(io_.get_executor(), hbone::Role::kClient,
-                                  wrapSocket(std::move(client)))
-              .value();
+      auto connection = Http2Connection::create(io_.get_executor(), hbone::Role::kClient,
+                                                wrapSocket(std::move(client)))
+                            .value();
       bool ended = false;
       asio::co_spawn(io_, connection->run(), [&](std::exception_ptr) { ended = true; });
       co_await body(*connection);
@@ -737,6 +746,31 @@ TEST_F(ProxyTest, KeepAliveCarriesTwoRequestsOnOneDownstreamAndOneUpstreamConnec
   EXPECT_EQ(tunnels_, 1);
 }
 
+TEST_F(ProxyTest, MaxRequestsPerConnectionOpensAFreshUpstreamConnectionAfterThatMany) {
+  start(kByPath, "", "{connectionPool: {http: {maxRequestsPerConnection: 2}}}");
+  auto responses = exchange(get("/1") + get("/2") + get("/3"), get("/1").size());
+  ASSERT_EQ(responses.size(), 3u);
+  for (const auto& response : responses) EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(v1_.requests, 3);
+  EXPECT_EQ(v1_.connections, 2);
+}
+
+TEST_F(ProxyTest, PooledUpstreamConnectionIsClosedAfterIdleTimeout) {
+  start(kByPath, "", "{connectionPool: {http: {idleTimeout: 300ms}}}");
+  const auto answered = std::chrono::steady_clock::now();
+  ASSERT_EQ(exchange(get("/")).size(), 1u);
+  ASSERT_EQ(v1_.closed, 0);  // pooled, open
+  bool closed = false;
+  sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
+    closed = co_await sluice::testing::eventually([&] { return v1_.closed == 1; }, 10s);
+  });
+  ASSERT_TRUE(closed) << "the idle upstream connection was never closed";
+  EXPECT_GE(std::chrono::steady_clock::now() - answered, 300ms);
+  // The next request opens a new connection.
+  ASSERT_EQ(exchange(get("/")).size(), 1u);
+  EXPECT_EQ(v1_.connections, 2);
+}
+
 TEST_F(ProxyTest, ConnectionCloseFromTheClientEndsTheConnectionAfterTheResponse) {
   start(kByPath);
   auto responses =
@@ -922,7 +956,6 @@ TEST_F(ProxyTest, MalformedRequestAnswers400AndCloses) {
   EXPECT_EQ(v1_.requests, 0);
 }
 
-
 TEST_F(ProxyTest, Http2ClientStreamsAreServedConcurrentlyByAnHttp11App) {
   start(kByPath);
   std::vector<Http2Response> got(3);
@@ -954,12 +987,14 @@ TEST_F(ProxyTest, Http2ClientStreamsAreServedConcurrentlyByAnHttp11App) {
 TEST_F(ProxyTest, GrpcPassesTrailersAndIsMultiplexedOnOneUpstreamTunnel) {
   start(kByPath, rpcYaml());
   std::vector<Http2Response> got;
-  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
-    const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
-    for (int i = 0; i < 4; ++i)
-      got.push_back(co_await http2Request(client, "POST", "/sluice.test.Echo/Echo",
-                                          "message " + std::to_string(i), grpc));
-  }, "198.19.0.20", 9090);
+  withHttp2Client(
+      [&](Http2Connection& client) -> asio::awaitable<void> {
+        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+        for (int i = 0; i < 4; ++i)
+          got.push_back(co_await http2Request(client, "POST", "/sluice.test.Echo/Echo",
+                                              "message " + std::to_string(i), grpc));
+      },
+      "198.19.0.20", 9090);
   ASSERT_EQ(got.size(), 4u);
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(got[i].status, 200);
@@ -977,6 +1012,35 @@ TEST_F(ProxyTest, GrpcPassesTrailersAndIsMultiplexedOnOneUpstreamTunnel) {
   EXPECT_EQ(tunnels_, 2);
 }
 
+TEST_F(ProxyTest, IdleUpstreamHttp2ConnectionIsClosedAfterIdleTimeout) {
+  start(kByPath, rpcYaml() + R"(apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: rpc, namespace: shop}
+spec:
+  host: rpc
+  trafficPolicy: {connectionPool: {http: {idleTimeout: 300ms}}}
+---
+)");
+  Http2Response got;
+  withHttp2Client(
+      [&](Http2Connection& client) -> asio::awaitable<void> {
+        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+        got = co_await http2Request(client, "POST", "/sluice.test.Echo/Echo", "ping", grpc);
+      },
+      "198.19.0.20", 9090);
+  const auto answered = std::chrono::steady_clock::now();
+  EXPECT_EQ(got.status, 200);
+  ASSERT_EQ(rpc_a_.connections + rpc_b_.connections, 1);
+  ASSERT_EQ(rpc_a_.closed + rpc_b_.closed, 0);  // pooled, open
+  bool closed = false;
+  sluice::testing::runAsync(io_, [&]() -> asio::awaitable<void> {
+    closed = co_await sluice::testing::eventually(
+        [&] { return rpc_a_.closed + rpc_b_.closed == 1; }, 10s);
+  });
+  ASSERT_TRUE(closed) << "the idle upstream HTTP/2 connection was never closed";
+  EXPECT_GE(std::chrono::steady_clock::now() - answered, 300ms - 50ms);
+}
+
 TEST_F(ProxyTest, GrpcUnavailableIsRetriedWhenRetryOnSaysSo) {
   start("", rpcYaml() + R"(apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -991,10 +1055,12 @@ spec:
   rpc_a_.unavailable_next = 1;
   rpc_b_.unavailable_next = 1;
   Http2Response once;
-  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
-    const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
-    once = co_await http2Request(client, "POST", "/unavailable", "x", grpc);
-  }, "198.19.0.20", 9090);
+  withHttp2Client(
+      [&](Http2Connection& client) -> asio::awaitable<void> {
+        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+        once = co_await http2Request(client, "POST", "/unavailable", "x", grpc);
+      },
+      "198.19.0.20", 9090);
   // Both pods fail once (trailers-only grpc-status 14); the third try succeeds.
   EXPECT_EQ(once.status, 200);
   EXPECT_EQ(once.trailer("grpc-status"), "0");
@@ -1011,10 +1077,12 @@ spec:
   rules: [{to: [{operation: {paths: [/admin*]}}]}]
 )");
   Http2Response denied;
-  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
-    const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
-    denied = co_await http2Request(client, "POST", "/admin.Svc/Drop", "x", grpc);
-  }, "198.19.0.20", 9090);
+  withHttp2Client(
+      [&](Http2Connection& client) -> asio::awaitable<void> {
+        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+        denied = co_await http2Request(client, "POST", "/admin.Svc/Drop", "x", grpc);
+      },
+      "198.19.0.20", 9090);
   // A trailers-only answer: :status 200, grpc-status PERMISSION_DENIED (7).
   EXPECT_EQ(denied.status, 200);
   EXPECT_EQ(denied.header("grpc-status"), "7");
@@ -1034,7 +1102,6 @@ TEST_F(ProxyTest, UpgradeIsPassedThroughAndTheBytesRelayedBothWays) {
   EXPECT_TRUE(v1_.last_upgrade) << "the app must see Connection: upgrade and Upgrade";
 }
 
-
 TEST_F(ProxyTest, UploadIsStreamedToTheAttemptAndSentWholeAgainOnRetry) {
   // Given an upload within the replay limit that arrives in small pieces, and a v1 that fails
   // the first attempt after reading all of it,
@@ -1043,8 +1110,9 @@ TEST_F(ProxyTest, UploadIsStreamedToTheAttemptAndSentWholeAgainOnRetry) {
       retries: {attempts: 2, retryOn: 5xx}
 )");
   const std::string upload = randomBytes(300'000, 11);
-  const std::string request = "POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " +
-                              std::to_string(upload.size()) + "\r\n\r\n" + upload + get("/after");
+  const std::string request =
+      "POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " + std::to_string(upload.size()) +
+      "\r\n\r\n" + upload + get("/after");
   auto responses = exchange(request, 4096);
   // then the retry carries the whole body again, and the connection goes on.
   ASSERT_EQ(responses.size(), 2u);
@@ -1075,45 +1143,46 @@ TEST_F(ProxyTest, UploadOverTheReplayLimitIsNotRetried) {
 
 TEST_F(ProxyTest, BidirectionalStreamIsAnsweredPieceByPieceBeforeTheRequestEnds) {
   start("", rpcYaml());
-  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
-    hbone::Headers fields{{":method", "POST"},
-                          {":scheme", "http"},
-                          {":authority", "rpc"},
-                          {":path", "/chat"},
-                          {"content-type", "application/grpc"},
-                          {"te", "trailers"}};
-    auto opened = client.session().request(fields, true);
-    EXPECT_TRUE(opened) << opened.message();
-    if (!opened) co_return;
-    auto stream = *opened;
-    error_code ec;
-    std::vector<char> buffer(1024);
-    // Each message waits for the answer to the one before (a chat client): the request is
-    // never complete while the client waits.
-    for (const std::string message : {"one", "two", "three"}) {
-      co_await stream->write(asio::buffer(message), ec);
-      EXPECT_FALSE(ec) << ec.message();
-      if (message == "one") {
-        const int status = co_await stream->response();
-        EXPECT_EQ(status, 200);
-      }
-      std::string answer;
-      while (!ec && answer.size() < 3 + message.size()) {
-        size_t n = co_await stream->read(asio::buffer(buffer), ec);
-        answer.append(buffer.data(), n);
-      }
-      EXPECT_EQ(answer, "re:" + message);
-    }
-    stream->closeWrite();
-    while (!ec) co_await stream->read(asio::buffer(buffer), ec);
-    EXPECT_EQ(ec, error_code(asio::error::eof)) << stream->resetReason();
-    std::string grpc_status;
-    for (const auto& [name, value] : stream->trailers())
-      if (name == "grpc-status") grpc_status = value;
-    EXPECT_EQ(grpc_status, "0");
-  }, "198.19.0.20", 9090);
+  withHttp2Client(
+      [&](Http2Connection& client) -> asio::awaitable<void> {
+        hbone::Headers fields{{":method", "POST"},
+                              {":scheme", "http"},
+                              {":authority", "rpc"},
+                              {":path", "/chat"},
+                              {"content-type", "application/grpc"},
+                              {"te", "trailers"}};
+        auto opened = client.session().request(fields, true);
+        EXPECT_TRUE(opened) << opened.message();
+        if (!opened) co_return;
+        auto stream = *opened;
+        error_code ec;
+        std::vector<char> buffer(1024);
+        // Each message waits for the answer to the one before (a chat client): the request is
+        // never complete while the client waits.
+        for (const std::string message : {"one", "two", "three"}) {
+          co_await stream->write(asio::buffer(message), ec);
+          EXPECT_FALSE(ec) << ec.message();
+          if (message == "one") {
+            const int status = co_await stream->response();
+            EXPECT_EQ(status, 200);
+          }
+          std::string answer;
+          while (!ec && answer.size() < 3 + message.size()) {
+            size_t n = co_await stream->read(asio::buffer(buffer), ec);
+            answer.append(buffer.data(), n);
+          }
+          EXPECT_EQ(answer, "re:" + message);
+        }
+        stream->closeWrite();
+        while (!ec) co_await stream->read(asio::buffer(buffer), ec);
+        EXPECT_EQ(ec, error_code(asio::error::eof)) << stream->resetReason();
+        std::string grpc_status;
+        for (const auto& [name, value] : stream->trailers())
+          if (name == "grpc-status") grpc_status = value;
+        EXPECT_EQ(grpc_status, "0");
+      },
+      "198.19.0.20", 9090);
 }
-
 
 TEST_F(ProxyTest, SequentialHttp2StreamsReusePooledHttp11Connections) {
   start(kByPath);
@@ -1128,8 +1197,8 @@ TEST_F(ProxyTest, SequentialHttp2StreamsReusePooledHttp11Connections) {
       ++done;
     };
     for (int w = 0; w < 8; ++w) asio::co_spawn(io_, worker(), asio::detached);
-    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return done == 8; },
-                                                     std::chrono::seconds(20)));
+    EXPECT_TRUE(
+        co_await sluice::testing::eventually([&] { return done == 8; }, std::chrono::seconds(20)));
   });
   // then every one is answered, over no more app connections than streams at once.
   EXPECT_EQ(ok, 160);
