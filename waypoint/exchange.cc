@@ -337,10 +337,8 @@ class Http2Call final : public UpstreamCall {
   explicit Http2Call(std::shared_ptr<Http2Connection> connection)
       : connection_(std::move(connection)) {
     ++connection_->requests;
-    connection_->last_active = std::chrono::steady_clock::now();
   }
   ~Http2Call() override {
-    connection_->last_active = std::chrono::steady_clock::now();
     // An answer nobody reads any more must not hold the connection's window.
     if (stream_ && !stream_->finishedReading()) stream_->reset();
   }

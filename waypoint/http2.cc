@@ -74,8 +74,10 @@ asio::awaitable<void> Http2Connection::readLoop() {
       end_reason_ = ec == asio::error::eof ? "peer closed the HTTP/2 connection"
                                            : "HTTP/2 connection read failed: " + ec.message();
       if (session_->activeStreams() == 0 || session_->failed()) co_return;
-      // The peer's half is done; answers still being written may finish.
+      // The peer's half is done; answers still being written may finish, unless they need
+      // something from the peer.
       session_->shutdown();
+      session_->resetStreamsThePeerCannotFinish(end_reason_);
       break;
     }
     if (auto ok = session_->receive({buffer.data(), n}); !ok) protocol_error_ = ok.message();
@@ -104,8 +106,12 @@ asio::awaitable<void> Http2Connection::writeLoop() {
       out.clear();
     }
     if (!protocol_error_.empty() || session_->failed() || !session_->alive()) co_return;
-    // The peer finished writing: end once our answers are out.
-    if (!end_reason_.empty() && session_->activeStreams() == 0) co_return;
+    // The peer finished writing: end once our answers are out. An answer that has run out of
+    // flow-control window since can never go on.
+    if (!end_reason_.empty()) {
+      if (session_->activeStreams() == 0) co_return;
+      session_->resetStreamsThePeerCannotFinish(end_reason_);  // their RST_STREAMs wake us
+    }
     co_await session_->outputReady().wait();
   }
 }

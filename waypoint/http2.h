@@ -39,10 +39,9 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
   // GOAWAY: open streams finish, then the connection ends.
   void shutdown() { session_->shutdown(); }
 
-  // For the upstream pool: requests started on it, when one last started or ended (it is idle
-  // from then when no stream is open), and how long it may idle (0: for ever).
+  // For the upstream pool: requests started on it, and how long it may stay without an open
+  // stream (session().idleSince()) before it is closed (0: for ever).
   uint32_t requests = 0;
-  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
   std::chrono::milliseconds idle_timeout{0};
 
   Http2Connection(const boost::asio::any_io_executor& ex, std::unique_ptr<ByteStream> stream,

@@ -245,12 +245,12 @@ std::chrono::steady_clock::time_point Proxy::closeIdle() {
       }
     } else if (connection.session().activeStreams() > 0) {
       next = std::min(next, now + connection.idle_timeout);  // idle at the earliest from now
-    } else if (connection.last_active + connection.idle_timeout <= now) {
+    } else if (connection.session().idleSince() + connection.idle_timeout <= now) {
       connection.shutdown();
       it = http2_.erase(it);
       continue;
     } else {
-      next = std::min(next, connection.last_active + connection.idle_timeout);
+      next = std::min(next, connection.session().idleSince() + connection.idle_timeout);
     }
     ++it;
   }

@@ -42,7 +42,8 @@ Result<std::unique_ptr<Session>> Session::create(const boost::asio::any_io_execu
   std::unique_ptr<Session> session(new Session(ex, role, settings, std::move(on_request)));
 
   nghttp2_session_callbacks* raw_callbacks = nullptr;
-  if (nghttp2_session_callbacks_new(&raw_callbacks) != 0) return makeError("nghttp2: out of memory");
+  if (nghttp2_session_callbacks_new(&raw_callbacks) != 0)
+    return makeError("nghttp2: out of memory");
   std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter> callbacks(raw_callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(raw_callbacks, &Session::onBeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(raw_callbacks, &Session::onHeader);
@@ -61,11 +62,10 @@ Result<std::unique_ptr<Session>> Session::create(const boost::asio::any_io_execu
   nghttp2_option_set_max_send_header_block_length(raw_option, settings.max_header_list);
   nghttp2_option_set_max_settings(raw_option, 32);
 
-  const int rv = role == Role::kClient
-                     ? nghttp2_session_client_new2(&session->h2_, raw_callbacks, session.get(),
-                                                   raw_option)
-                     : nghttp2_session_server_new2(&session->h2_, raw_callbacks, session.get(),
-                                                   raw_option);
+  const int rv =
+      role == Role::kClient
+          ? nghttp2_session_client_new2(&session->h2_, raw_callbacks, session.get(), raw_option)
+          : nghttp2_session_server_new2(&session->h2_, raw_callbacks, session.get(), raw_option);
   if (rv != 0) return makeError(std::string("nghttp2 session: ") + nghttp2_strerror(rv));
 
   const nghttp2_settings_entry entries[] = {
@@ -126,8 +126,8 @@ bool Session::alive() const {
 }
 
 size_t Session::streamLimit() const {
-  const uint32_t remote = nghttp2_session_get_remote_settings(
-      h2_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  const uint32_t remote =
+      nghttp2_session_get_remote_settings(h2_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   return role_ == Role::kClient ? std::min<size_t>(remote, settings_.max_concurrent_streams)
                                 : remote;
 }
@@ -198,6 +198,21 @@ void Session::shutdown() {
   wantWrite();
 }
 
+void Session::resetStreamsThePeerCannotFinish(const std::string& reason) {
+  const bool connection_window_shut = nghttp2_session_get_remote_window_size(h2_) <= 0;
+  std::vector<std::shared_ptr<Stream>> stuck;
+  for (const auto& [id, stream] : streams_) {
+    if (stream->wasReset()) continue;
+    if (nghttp2_session_get_stream_remote_close(h2_, id) == 0 || connection_window_shut ||
+        nghttp2_session_get_stream_remote_window_size(h2_, id) <= 0)
+      stuck.push_back(stream);
+  }
+  for (const auto& stream : stuck) {
+    if (stream->reset_reason_.empty()) stream->reset_reason_ = reason;
+    stream->reset();
+  }
+}
+
 void Session::fail(const std::string& reason) {
   if (failed_) return;
   failed_ = true;
@@ -238,8 +253,7 @@ int Session::onBeginHeaders(nghttp2_session* h2, const nghttp2_frame* frame, voi
 }
 
 int Session::onHeader(nghttp2_session* h2, const nghttp2_frame* frame, const uint8_t* name,
-                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
-                      void* user) {
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
   auto* self = static_cast<Session*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   Stream* stream = streamOf(h2, frame->hd.stream_id);
@@ -278,8 +292,7 @@ int Session::onFrameRecv(nghttp2_session* h2, const nghttp2_frame* frame, void* 
       stream->head_received_ = true;
       auto it = self->streams_.find(frame->hd.stream_id);
       if (it != self->streams_.end() && self->on_request_) self->on_request_(it->second);
-    } else if (self->role_ == Role::kClient &&
-               (stream->status_ >= 200 || stream->status_ == 101)) {
+    } else if (self->role_ == Role::kClient && (stream->status_ >= 200 || stream->status_ == 101)) {
       stream->head_received_ = true;
       stream->onResponseHeaders();
     }

@@ -77,6 +77,10 @@ class Session {
 
   // Sends GOAWAY: no new streams; open ones finish.
   void shutdown();
+  // The peer's side of the transport ended, so it can send nothing more: resets (CANCEL) the
+  // streams that still need its bytes (the rest of a header block or body, or a WINDOW_UPDATE
+  // before another byte may go). The others may still finish.
+  void resetStreamsThePeerCannotFinish(const std::string& reason);
   // The transport broke: every open stream is reset with `reason`.
   void fail(const std::string& reason);
   bool failed() const { return failed_; }
