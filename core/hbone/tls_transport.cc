@@ -56,7 +56,8 @@ TlsTransport::TlsTransport(asio::ip::tcp::socket socket, asio::ssl::context& con
   SSL_set_bio(ssl_, in_, out_);
   spare_ = BIO_new(BIO_s_mem());
   BIO_set_mem_eof_return(spare_, -1);
-  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+  // Whether idle record buffers are released (SSL_MODE_RELEASE_BUFFERS) is the context's choice.
+  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE);
   if (side == Side::kServer) {
     SSL_set_accept_state(ssl_);
   } else {
