@@ -218,7 +218,7 @@ class Compiler {
     cluster.port = port;
     cluster.protocol = upstreamProtocol(*service_port);
 
-    const cfg::DestinationRule* rule = snapshot_.destinationRule(service.meta.ns, host);
+    const cfg::DestinationRule* rule = destinationRuleFor(service.meta.ns, host);
     const std::map<std::string, std::string>* subset_labels = nullptr;
     cfg::TrafficPolicy policy;
     if (rule != nullptr) {
@@ -312,12 +312,25 @@ class Compiler {
     return serviceFqdn(host, ns) == fqdn ? std::numeric_limits<size_t>::max() : 0;
   }
 
-  // Whether this waypoint sees `vs`: exportTo empty or "*" is every namespace, "." its own.
-  bool visible(const cfg::VirtualService& vs) const {
-    if (vs.export_to.empty()) return true;
-    return std::any_of(vs.export_to.begin(), vs.export_to.end(), [&](const std::string& to) {
-      return to == "*" || to == waypoint_ns_ || (to == "." && vs.meta.ns == waypoint_ns_);
+  // Whether this waypoint sees an object of namespace `ns` with this exportTo: empty or "*" is
+  // every namespace, "." the object's own.
+  bool visible(const std::vector<std::string>& export_to, const std::string& ns) const {
+    if (export_to.empty()) return true;
+    return std::any_of(export_to.begin(), export_to.end(), [&](const std::string& to) {
+      return to == "*" || to == waypoint_ns_ || (to == "." && ns == waypoint_ns_);
     });
+  }
+
+  // The DestinationRule for `host` along Istio's lookup path for a proxy, which the waypoint
+  // is: its own namespace, then the service's, then the root namespace (mesh-wide defaults);
+  // the first rule exported to the waypoint's namespace.
+  const cfg::DestinationRule* destinationRuleFor(const std::string& service_ns,
+                                                 const std::string& host) const {
+    for (const std::string& ns : {waypoint_ns_, service_ns, snapshot_.options().root_namespace}) {
+      const cfg::DestinationRule* rule = snapshot_.destinationRule(ns, host);
+      if (rule != nullptr && visible(rule->export_to, rule->meta.ns)) return rule;
+    }
+    return nullptr;
   }
 
   // The mesh VirtualService that routes `service`: the one whose host names it most closely.
@@ -331,7 +344,7 @@ class Compiler {
     for (const cfg::VirtualService& vs : snapshot_.virtualServices()) {
       bool for_mesh = vs.gateways.empty() || std::find(vs.gateways.begin(), vs.gateways.end(),
                                                        "mesh") != vs.gateways.end();
-      if (!for_mesh || !visible(vs)) continue;
+      if (!for_mesh || !visible(vs.export_to, vs.meta.ns)) continue;
       size_t precedence = 0;
       for (const std::string& host : vs.hosts)
         precedence = std::max(precedence, hostPrecedence(host, vs.meta.ns, fqdn));

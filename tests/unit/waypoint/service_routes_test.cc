@@ -770,6 +770,40 @@ spec:
   ASSERT_TRUE(v2.outlier);
 }
 
+// A DestinationRule `name` in `ns` for `host` with `lb` as its simple load balancer.
+std::string destinationRule(std::string_view name, std::string_view ns, std::string_view host,
+                            std::string_view lb, std::string_view extra_spec = "") {
+  return "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: " +
+         std::string(name) + ", namespace: " + std::string(ns) + "}\nspec:\n  host: \"" +
+         std::string(host) + "\"\n  trafficPolicy: {loadBalancer: {simple: " + std::string(lb) +
+         "}}\n" + std::string(extra_spec) + "---\n";
+}
+
+LbPolicy defaultClusterLb(const RouteConfig& config) {
+  auto clusters = clustersOf(config, at("/"));
+  return clusters.empty() ? LbPolicy::kRoundRobin : clusters[0]->lb;
+}
+
+TEST(ServiceRoutes, DestinationRuleIsLookedUpInTheWaypointsThenTheServicesThenTheRootNamespace) {
+  // A mesh-wide default in the root namespace applies where nothing nearer does.
+  const std::string mesh_default =
+      destinationRule("mesh-default", "istio-system", "*.local", "LEAST_REQUEST");
+  EXPECT_EQ(defaultClusterLb(*compile(with({kShop, mesh_default}))), LbPolicy::kLeastRequest);
+  // The service's namespace (here also the waypoint's) comes before the root namespace.
+  EXPECT_EQ(defaultClusterLb(*compile(with(
+                {kShop, mesh_default, destinationRule("api", "shop", "api-server", "RANDOM")}))),
+            LbPolicy::kRandom);
+  // A rule in a namespace off the path, or not exported to the waypoint's, is not used.
+  EXPECT_EQ(defaultClusterLb(*compile(
+                with({kShop, destinationRule("elsewhere", "other",
+                                             "api-server.shop.svc.cluster.local", "RANDOM")}))),
+            LbPolicy::kRoundRobin);
+  EXPECT_EQ(
+      defaultClusterLb(*compile(with({kShop, destinationRule("private", "istio-system", "*.local",
+                                                             "RANDOM", "  exportTo: [\".\"]\n")}))),
+      LbPolicy::kRoundRobin);
+}
+
 TEST(ServiceRoutes, NoDestinationRuleMeansRoundRobinUnlimitedAndNoOutlierDetection) {
   auto config = compile(with({kShop}));
   const RouteAction* action = route(*config, at("/"));
