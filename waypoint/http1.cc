@@ -17,8 +17,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-constexpr size_t kReadChunk = 64 * 1024;
-
 class HboneByteStream final : public ByteStream {
  public:
   explicit HboneByteStream(std::shared_ptr<hbone::Stream> stream) : stream_(std::move(stream)) {}
@@ -104,8 +102,9 @@ bool isHopByHop(std::string_view name) {
 template <bool kRequest>
 asio::awaitable<bool> MessageReader<kRequest>::fill(error_code& ec) {
   if (eof_) co_return false;
-  size_t n = co_await stream_.read(in_.prepare(kReadChunk), ec);
+  size_t n = co_await stream_.read(in_.prepare(read_chunk_), ec);
   in_.commit(n);
+  if (n == read_chunk_) read_chunk_ = kBulkReadChunk;
   if (ec == asio::error::eof) {
     ec = {};
     eof_ = true;

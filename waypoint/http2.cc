@@ -11,7 +11,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kWriteBatch = 256 * 1024;
 
 }  // namespace
@@ -59,7 +58,7 @@ asio::awaitable<void> Http2Connection::run() {
 }
 
 asio::awaitable<void> Http2Connection::readLoop() {
-  std::vector<uint8_t> buffer(kReadChunk);
+  std::vector<uint8_t> buffer(kFirstReadChunk);
   std::string first = std::move(received_);
   if (!first.empty()) {
     if (auto ok = session_->receive({reinterpret_cast<const uint8_t*>(first.data()), first.size()});
@@ -81,6 +80,7 @@ asio::awaitable<void> Http2Connection::readLoop() {
       break;
     }
     if (auto ok = session_->receive({buffer.data(), n}); !ok) protocol_error_ = ok.message();
+    if (n == buffer.size() && buffer.size() < kBulkReadChunk) buffer.resize(kBulkReadChunk);
   }
   if (!protocol_error_.empty()) {
     // Stop reading; the GOAWAY nghttp2 queued still goes out.
