@@ -33,10 +33,10 @@ std::string endpointText(const tcp::endpoint& endpoint) {
          std::to_string(endpoint.port());
 }
 
-std::string hex(uint64_t value, int digits) {
-  char out[17];
-  std::snprintf(out, sizeof out, "%0*llx", digits, static_cast<unsigned long long>(value));
-  return std::string(out, static_cast<size_t>(digits));
+// Appends the 16 lower-case hex digits of `value` (ids are made per request: no snprintf).
+void appendHex(std::string& out, uint64_t value) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) out += kDigits[(value >> shift) & 0xf];
 }
 
 const std::string* findHeader(const HeaderList& headers, std::string_view name) {
@@ -485,15 +485,25 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   x.path = std::string(x.view.path);
   for (const auto& [name, value] : x.headers) x.view.headers.push_back({name, value});
 
-  if (const auto* id = findHeader(x.headers, "x-request-id"))
+  if (const auto* id = findHeader(x.headers, "x-request-id")) {
     x.request_id = *id;
-  else
-    x.request_id = hex(random_(), 16) + hex(random_(), 16);
-  if (const auto* tp = findHeader(x.headers, "traceparent"))
+  } else {
+    x.request_id.reserve(32);
+    appendHex(x.request_id, random_());
+    appendHex(x.request_id, random_());
+  }
+  if (const auto* tp = findHeader(x.headers, "traceparent")) {
     x.traceparent = *tp;
-  else
-    x.traceparent =
-        "00-" + hex(random_(), 16) + hex(random_(), 16) + "-" + hex(random_(), 16) + "-01";
+  } else {
+    // W3C trace context: version 00, a 16-byte trace id, an 8-byte parent id, sampled.
+    x.traceparent.reserve(55);
+    x.traceparent = "00-";
+    appendHex(x.traceparent, random_());
+    appendHex(x.traceparent, random_());
+    x.traceparent += '-';
+    appendHex(x.traceparent, random_());
+    x.traceparent += "-01";
+  }
 
   // (Every answer's strings go into `x` first: GCC 12 destroys some temporaries of a co_await
   // full-expression twice, so arguments to coroutines here are never temporaries.)

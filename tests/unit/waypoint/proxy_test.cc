@@ -582,12 +582,14 @@ TEST_F(ProxyTest, RequestReachesTheRoutedEndpointOverHbone) {
   // The endpoint saw the waypoint's identity, and the request carries trace headers.
   ASSERT_FALSE(peers_.empty());
   EXPECT_EQ(peers_[0], "spiffe://cluster.local/ns/shop/sa/waypoint");
-  auto has = [&](std::string_view name) {
-    return std::any_of(v1_.last_headers.begin(), v1_.last_headers.end(),
-                       [&](const auto& h) { return equalsIgnoreCase(h.first, name); });
+  auto value = [&](std::string_view name) {
+    for (const auto& [n, v] : v1_.last_headers)
+      if (equalsIgnoreCase(n, name)) return v;
+    return std::string("(none)");
   };
-  EXPECT_TRUE(has("x-request-id"));
-  EXPECT_TRUE(has("traceparent"));
+  EXPECT_THAT(value("x-request-id"), ::testing::MatchesRegex("[0-9a-f]{32}"));
+  // W3C trace context: version, trace id, parent id, flags (sampled).
+  EXPECT_THAT(value("traceparent"), ::testing::MatchesRegex("00-[0-9a-f]{32}-[0-9a-f]{16}-01"));
 }
 
 TEST_F(ProxyTest, Two503sAreRetriedAndTheClientSees200) {
