@@ -236,20 +236,21 @@ std::chrono::steady_clock::time_point Proxy::closeIdle() {
   }
   for (auto it = http2_.begin(); it != http2_.end();) {
     Http2Connection& connection = *it->second;
-    if (connection.idle_timeout.count() == 0 || !connection.usable()) {
-      // Kept for ever, or already ending by itself (GOAWAY, error): nothing to time.
-      if (!connection.usable()) {
+    const auto idle_until = connection.session().idleSince() + connection.idle_timeout;
+    if (!connection.usable()) {
+      it = http2_.erase(it);  // ending by itself already (GOAWAY, error)
+      continue;
+    }
+    if (connection.idle_timeout.count() > 0) {
+      if (connection.session().activeStreams() > 0) {
+        next = std::min(next, now + connection.idle_timeout);  // idle at the earliest from now
+      } else if (idle_until <= now) {
+        connection.shutdown();
         it = http2_.erase(it);
         continue;
+      } else {
+        next = std::min(next, idle_until);
       }
-    } else if (connection.session().activeStreams() > 0) {
-      next = std::min(next, now + connection.idle_timeout);  // idle at the earliest from now
-    } else if (connection.session().idleSince() + connection.idle_timeout <= now) {
-      connection.shutdown();
-      it = http2_.erase(it);
-      continue;
-    } else {
-      next = std::min(next, connection.session().idleSince() + connection.idle_timeout);
     }
     ++it;
   }
