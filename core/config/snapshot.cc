@@ -147,14 +147,19 @@ void Snapshot::index() {
     for (const address& ip : service.cluster_ips) services_by_vip_.emplace(normalize(ip), &service);
     endpoints_.push_back(computeEndpoints(service));
   }
+  // Where several policies compete, Istio uses the oldest.
   for (const PeerAuthentication& policy : objects_.peer_authentications) {
     PolicyScope& scope = policies_by_ns_[policy.meta.ns];
     if (policy.selector) {
       scope.workload.push_back(&policy);
-    } else if (scope.namespace_wide == nullptr) {
+    } else if (scope.namespace_wide == nullptr ||
+               olderThan(policy.meta, scope.namespace_wide->meta)) {
       scope.namespace_wide = &policy;
     }
   }
+  for (auto& [ns, scope] : policies_by_ns_)
+    std::stable_sort(scope.workload.begin(), scope.workload.end(),
+                     [](const auto* a, const auto* b) { return olderThan(a->meta, b->meta); });
   // Rules of one namespace for one host merge as Istio merges them, oldest first: a later rule
   // adds the subsets whose names are new, and its top-level traffic policy (with its port-level
   // settings) when the merged rule has none yet. Teams can then own their subsets in files
@@ -251,7 +256,7 @@ bool Snapshot::isMeshed(const Pod& pod) const {
 
 MtlsMode Snapshot::effectiveMtls(const Pod& pod, uint16_t port) const {
   if (auto scope = policies_by_ns_.find(pod.meta.ns); scope != policies_by_ns_.end()) {
-    // Only the first matching workload policy applies, as in Istio.
+    // Only the oldest matching workload policy applies, as in Istio.
     for (const PeerAuthentication* policy : scope->second.workload) {
       if (!hasLabels(pod.meta.labels, *policy->selector)) continue;
       if (auto it = policy->port_modes.find(port);

@@ -81,8 +81,8 @@ class Snapshot {
   // target port, as in portLevelMtls): a matching workload policy (selector) in the pod's
   // namespace, else the namespace policy, else the mesh-wide policy. Within a policy a
   // port-level mode wins; UNSET at any level defers to the next; UNSET everywhere
-  // resolves to PERMISSIVE. Where Istio picks the oldest of several candidates, the first by
-  // name is used (documents carry no reliable creation time).
+  // resolves to PERMISSIVE. Of several candidates the oldest applies, as in Istio
+  // (creationTimestamp, then name).
   MtlsMode effectiveMtls(const Pod& pod, uint16_t port) const;
 
   // The L7 kinds of a namespace, sorted by name (empty when there are none).
@@ -140,7 +140,7 @@ class Snapshot {
  private:
   struct PolicyScope {
     const PeerAuthentication* namespace_wide = nullptr;
-    std::vector<const PeerAuthentication*> workload;  // with a selector, by name
+    std::vector<const PeerAuthentication*> workload;  // with a selector, oldest first
   };
 
   void index();

@@ -274,6 +274,24 @@ TEST_F(EffectiveMtls, NamespacePolicyOverridesMeshWide) {
   EXPECT_EQ(modeFor(8080), MtlsMode::kPermissive);
 }
 
+TEST_F(EffectiveMtls, OfSeveralMatchingWorkloadPoliciesTheOldestApplies) {
+  // The newer one sorts first by name: age decides, as in Istio.
+  const std::map<std::string, std::string> web{{"app", "web"}};
+  objects_.peer_authentications.push_back(policy("shop", "a-new", MtlsMode::kPermissive, web));
+  objects_.peer_authentications.back().meta.creation_timestamp = "2026-12-01T00:00:00Z";
+  objects_.peer_authentications.push_back(policy("shop", "b-old", MtlsMode::kStrict, web));
+  objects_.peer_authentications.back().meta.creation_timestamp = "2026-01-01T00:00:00Z";
+  EXPECT_EQ(modeFor(8080), MtlsMode::kStrict);
+}
+
+TEST_F(EffectiveMtls, OldestNamespacePolicyAppliesWhenNoWorkloadPolicyMatches) {
+  objects_.peer_authentications.push_back(policy("shop", "a-new", MtlsMode::kPermissive));
+  objects_.peer_authentications.back().meta.creation_timestamp = "2026-12-01T00:00:00Z";
+  objects_.peer_authentications.push_back(policy("shop", "b-old", MtlsMode::kDisable));
+  objects_.peer_authentications.back().meta.creation_timestamp = "2026-01-01T00:00:00Z";
+  EXPECT_EQ(modeFor(8080), MtlsMode::kDisable);
+}
+
 TEST_F(EffectiveMtls, WorkloadPolicyOverridesNamespace) {
   objects_.peer_authentications.push_back(policy("shop", "default", MtlsMode::kPermissive));
   objects_.peer_authentications.push_back(
