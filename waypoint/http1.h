@@ -25,7 +25,6 @@ namespace sluice::waypoint {
 namespace http = boost::beast::http;
 using boost::system::error_code;
 
-// Bytes in both directions, closable per direction. Implementations are single-threaded.
 // Reads start at 16 KiB, enough for heads and small bodies, and grow to 64 KiB once one fills
 // its buffer, so only a connection that carries a bulk body holds the larger buffer. (64 KiB
 // reads on every connection were 3.4 MiB of the waypoint's RSS in bench/waypoint.sh, which
@@ -33,6 +32,7 @@ using boost::system::error_code;
 inline constexpr size_t kFirstReadChunk = 16 * 1024;
 inline constexpr size_t kBulkReadChunk = 64 * 1024;
 
+// Bytes in both directions, closable per direction. Implementations are single-threaded.
 class ByteStream {
  public:
   virtual ~ByteStream() = default;

@@ -163,8 +163,8 @@ Proxy::Proxy(asio::any_io_executor ex, ProxyOptions options, telemetry::RequestM
 struct Proxy::IdleSweep {
   explicit IdleSweep(const asio::any_io_executor& ex) : timer(ex) {}
   asio::steady_timer timer;
+  // The next deadline; max() while no sweeper runs.
   std::chrono::steady_clock::time_point at = std::chrono::steady_clock::time_point::max();
-  bool running = false;
   bool proxy_gone = false;  // the sweeper may wake after the proxy is destroyed
 };
 
@@ -195,11 +195,11 @@ void Proxy::keepIdle(std::unique_ptr<Http1Connection> connection, const Connecti
 void Proxy::sweepIdleAt(std::chrono::steady_clock::time_point when) {
   if (!sweep_) sweep_ = std::make_shared<IdleSweep>(ex_);
   if (when >= sweep_->at) return;
+  const bool running = sweep_->at != std::chrono::steady_clock::time_point::max();
   sweep_->at = when;
-  if (sweep_->running) {
+  if (running) {
     sweep_->timer.cancel();  // the sweeper waits again, for the earlier deadline
   } else {
-    sweep_->running = true;
     asio::co_spawn(ex_, sweepIdle(sweep_), asio::detached);
   }
 }
@@ -212,10 +212,7 @@ asio::awaitable<void> Proxy::sweepIdle(std::shared_ptr<IdleSweep> sweep) {
     if (sweep->proxy_gone) co_return;
     if (std::chrono::steady_clock::now() < sweep->at) continue;  // re-armed earlier
     sweep->at = closeIdle();
-    if (sweep->at == std::chrono::steady_clock::time_point::max()) {
-      sweep->running = false;
-      co_return;
-    }
+    if (sweep->at == std::chrono::steady_clock::time_point::max()) co_return;
   }
 }
 

@@ -56,8 +56,9 @@ std::shared_ptr<asio::ssl::context> Ztunnel::Impl::tlsContext(const identity::Sp
       return nullptr;
     }
     // A node's ztunnel holds a tunnel to and from every peer node, most of them idle at any
-    // moment: an idle tunnel gives back its ~34 KiB of record buffers. (The waypoint, with few
-    // busy tunnels, keeps them: releasing costs a 16 KiB malloc and free per record.)
+    // moment: an idle tunnel gives back its two record buffers (16 KiB and more each, OpenSSL's
+    // sizes). The waypoint, with few busy tunnels, keeps them: releasing them costs a malloc and
+    // free per record.
     SSL_CTX_set_mode(server_ctx->get(), SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_mode(client_ctx->get(), SSL_MODE_RELEASE_BUFFERS);
     entry.certificate = *cert;

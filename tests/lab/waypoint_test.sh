@@ -300,7 +300,7 @@ code=$(get -o /dev/null -w '%{http_code}' -H 'x-fault: delay' http://198.19.0.30
 size=$((100 * 1024 * 1024))
 expected=$(python3 -c "import hashlib; print(hashlib.sha256(b'x' * $size).hexdigest())")
 # The rate is shown (sha256 on the same cores included), not asserted: speed is bench/'s.
-mib_per_s() { awk -v from="$1" -v to="$2" 'BEGIN { printf "%.0f MiB/s", 100 / ((to - from) / 1e9) }'; }
+mib_per_s() { awk -v bytes="$size" -v from="$1" -v to="$2" 'BEGIN { printf "%.0f MiB/s", bytes / 1048576 / ((to - from) / 1e9) }'; }
 started=$(date +%s%N)
 got=$(get http://198.19.0.20/bytes/$size | sha256sum | cut -d' ' -f1)
 rate=$(mib_per_s "$started" "$(date +%s%N)")

@@ -412,6 +412,19 @@ class ProxyTest : public ::testing::Test {
     server_->stop();
   }
 
+  // One gRPC-style call (POST `path` with `message`) to the rpc service on its own client
+  // connection.
+  Http2Response grpcCall(const std::string& path, const std::string& message) {
+    Http2Response got;
+    withHttp2Client(
+        [&](Http2Connection& client) -> asio::awaitable<void> {
+          const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+          got = co_await http2Request(client, "POST", path, message, grpc);
+        },
+        "198.19.0.20", 9090);
+    return got;
+  }
+
   // An HTTP/2 client connection (prior knowledge, over loopback TCP) into Proxy::serve() for
   // `vip`; `body` runs with it and the connection ends (GOAWAY) when the body returns.
   void withHttp2Client(std::function<asio::awaitable<void>(Http2Connection&)> body,
@@ -1023,13 +1036,7 @@ spec:
   trafficPolicy: {connectionPool: {http: {idleTimeout: 300ms}}}
 ---
 )");
-  Http2Response got;
-  withHttp2Client(
-      [&](Http2Connection& client) -> asio::awaitable<void> {
-        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
-        got = co_await http2Request(client, "POST", "/sluice.test.Echo/Echo", "ping", grpc);
-      },
-      "198.19.0.20", 9090);
+  const Http2Response got = grpcCall("/sluice.test.Echo/Echo", "ping");
   const auto answered = std::chrono::steady_clock::now();
   EXPECT_EQ(got.status, 200);
   ASSERT_EQ(rpc_a_.connections + rpc_b_.connections, 1);
@@ -1056,13 +1063,7 @@ spec:
 )");
   rpc_a_.unavailable_next = 1;
   rpc_b_.unavailable_next = 1;
-  Http2Response once;
-  withHttp2Client(
-      [&](Http2Connection& client) -> asio::awaitable<void> {
-        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
-        once = co_await http2Request(client, "POST", "/unavailable", "x", grpc);
-      },
-      "198.19.0.20", 9090);
+  const Http2Response once = grpcCall("/unavailable", "x");
   // Both pods fail once (trailers-only grpc-status 14); the third try succeeds.
   EXPECT_EQ(once.status, 200);
   EXPECT_EQ(once.trailer("grpc-status"), "0");
@@ -1078,13 +1079,7 @@ spec:
   action: DENY
   rules: [{to: [{operation: {paths: [/admin*]}}]}]
 )");
-  Http2Response denied;
-  withHttp2Client(
-      [&](Http2Connection& client) -> asio::awaitable<void> {
-        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
-        denied = co_await http2Request(client, "POST", "/admin.Svc/Drop", "x", grpc);
-      },
-      "198.19.0.20", 9090);
+  const Http2Response denied = grpcCall("/admin.Svc/Drop", "x");
   // A trailers-only answer: :status 200, grpc-status PERMISSION_DENIED (7).
   EXPECT_EQ(denied.status, 200);
   EXPECT_EQ(denied.header("grpc-status"), "7");
