@@ -493,6 +493,8 @@ std::unique_ptr<DownstreamRequest> http2Request(std::shared_ptr<hbone::Stream> s
   return std::make_unique<Http2Request>(std::move(stream));
 }
 
+bool Http1Connection::closedByPeer() const { return raw->wasReset() || raw->peerEnded(); }
+
 std::unique_ptr<UpstreamCall> http1Call(std::unique_ptr<Http1Connection> connection, bool reused) {
   return std::make_unique<Http1Call>(std::move(connection), reused);
 }

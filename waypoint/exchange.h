@@ -106,6 +106,10 @@ struct Http1Connection {
   boost::asio::ip::tcp::endpoint address;
   uint32_t requests = 0;  // answered on it so far
   std::chrono::steady_clock::time_point idle_until = std::chrono::steady_clock::time_point::max();
+
+  // The app (or its ztunnel) ended the connection, as a keep-alive timeout does while it idles
+  // in the pool: it can carry no further request.
+  bool closedByPeer() const;
 };
 
 struct UpstreamRequest {

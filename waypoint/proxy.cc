@@ -222,6 +222,7 @@ std::chrono::steady_clock::time_point Proxy::closeIdle() {
   for (auto it = idle_.begin(); it != idle_.end();) {
     auto& list = it->second;
     std::erase_if(list, [&](std::unique_ptr<Http1Connection>& connection) {
+      if (connection->closedByPeer()) return true;
       if (connection->idle_until > now) {
         next = std::min(next, connection->idle_until);
         return false;
@@ -319,7 +320,7 @@ asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> Proxy::tunnel(const Endp
 }
 
 asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoint& endpoint,
-                                                                   const Exchange& x,
+                                                                   const Exchange& x, bool fresh,
                                                                    bool& reused) {
   reused = false;
   const UpstreamProtocol protocol = x.cluster->protocol;
@@ -334,7 +335,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoin
       slot->shutdown();  // its streams finish; the next request opens a fresh connection
       slot.reset();
     }
-    if (slot && slot->usable()) {
+    if (slot && slot->usable() && !fresh) {
       reused = true;
       co_return http2Call(slot);
     }
@@ -353,10 +354,10 @@ asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoin
   }
   auto& idle = idle_[endpoint.address];
   const auto now = std::chrono::steady_clock::now();
-  while (!idle.empty()) {
+  while (!fresh && !idle.empty()) {
     auto up = std::move(idle.back());
     idle.pop_back();
-    if (!up->raw->wasReset() && up->idle_until > now) {
+    if (!up->closedByPeer() && up->idle_until > now) {
       reused = true;
       co_return http1Call(std::move(up), true);
     }
@@ -703,9 +704,9 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     AttemptOutcome outcome = AttemptOutcome::connectFailure();
     std::shared_ptr<UpstreamCall> up;  // shared with the pump, which may still be sending
     std::string failure;
-    for (int fresh = 0; fresh < 2; ++fresh) {
+    for (bool fresh = false;;) {
       bool reused = false;
-      auto opened = co_await call(endpoint, x, reused);
+      auto opened = co_await call(endpoint, x, fresh, reused);
       if (!opened) {
         failure = opened.message();
         outcome = AttemptOutcome::connectFailure();
@@ -740,9 +741,11 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
         break;
       }
       // A pooled connection the app had closed, or a refused stream: the request never reached
-      // the app, so it goes once more on a new connection (not an attempt).
+      // the app, so it goes once more on a new connection (not an attempt; a fresh call is
+      // never `reused`, so this happens once).
       if (reused && replayable() && up->neverSent(ec)) {
         pump.detach();
+        fresh = true;
         continue;
       }
       outcome = AttemptOutcome::reset();

@@ -96,9 +96,10 @@ class Proxy {
   // respond() with x's error as the body.
   boost::asio::awaitable<void> fail(Exchange& x, int status, ResponseFlags flags);
   // An attempt's transport: HTTP/2 multiplexed on one tunnel per endpoint when the app speaks
-  // it (or, for a port of unknown protocol, when the client did), else a pooled HTTP/1.1 tunnel.
+  // it (or, for a port of unknown protocol, when the client did), else a pooled HTTP/1.1 tunnel;
+  // `fresh` skips the pooled ones and opens a new connection.
   boost::asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> call(const Endpoint& endpoint,
-                                                                     const Exchange& x,
+                                                                     const Exchange& x, bool fresh,
                                                                      bool& reused);
   boost::asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> tunnel(const Endpoint& endpoint,
                                                                         const Downstream& who);

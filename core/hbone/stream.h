@@ -62,6 +62,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void setSink(Sink sink) { sink_ = std::move(sink); }
 
   bool wasReset() const { return reset_; }
+  // The peer's END_STREAM arrived (bytes before it may still be unread): it sends no more.
+  bool peerEnded() const { return recv_eof_; }
   // The peer's END_STREAM arrived and every byte before it was read.
   bool finishedReading() const { return recv_eof_ && recv_.empty(); }
   const std::string& resetReason() const { return reset_reason_; }

@@ -82,6 +82,7 @@ class App {
 
   int fail_next = 0;
   int stall_next = 0;
+  int hang_up_next = 0;  // connections closed after their answer, as a keep-alive timeout does
   int requests = 0;
   int connections = 0;
   int closed = 0;  // connections whose client went away
@@ -176,6 +177,10 @@ class App {
       }
       co_await stream->write(asio::buffer(answer), ec);
       if (ec) co_return;
+      if (hang_up_next > 0) {
+        --hang_up_next;
+        co_return;  // closes the connection after a keep-alive answer
+      }
     }
   }
 
@@ -784,6 +789,30 @@ TEST_F(ProxyTest, PooledUpstreamConnectionIsClosedAfterIdleTimeout) {
   // The next request opens a new connection.
   ASSERT_EQ(exchange(get("/")).size(), 1u);
   EXPECT_EQ(v1_.connections, 2);
+}
+
+TEST_F(ProxyTest, PooledUpstreamConnectionsTheAppClosedAreNotReused) {
+  // No retries: a request sent on a connection the app has closed would fail outright.
+  start("    - route: [{destination: {host: api, subset: v1}}]\n      retries: {attempts: 0}\n");
+  // Given three pooled connections to v1 that the app closed after answering on them (as its
+  // keep-alive timeout does while they idle),
+  v1_.hang_up_next = 3;
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    auto [a, b, c] =
+        co_await (http2Request(client, "GET", "/1", "") && http2Request(client, "GET", "/2", "") &&
+                  http2Request(client, "GET", "/3", ""));
+    for (const auto* got : {&a, &b, &c}) EXPECT_EQ(got->status, 200);
+    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return v1_.closed == 3; }, 5s));
+  });
+  ASSERT_EQ(v1_.connections, 3);
+  // then the next requests are answered, on a new connection.
+  auto responses = exchange(get("/4") + get("/5"), get("/4").size());
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].status, 200) << responses[0].body;
+  EXPECT_EQ(responses[1].status, 200) << responses[1].body;
+  EXPECT_EQ(v1_.requests, 5);
+  EXPECT_EQ(v1_.connections, 4);
 }
 
 TEST_F(ProxyTest, ConnectionCloseFromTheClientEndsTheConnectionAfterTheResponse) {
