@@ -56,30 +56,23 @@ void applyEdits(HeaderList& headers, const HeaderEdits& edits) {
   for (const auto& [name, value] : edits.add) headers.emplace_back(name, value);
 }
 
-// A timer that aborts an upstream attempt when its deadline passes: the pending read then
-// fails, and `fired` tells a timeout from a reset. No cancellation plumbing on the stream.
-class Watchdog {
+// Aborts an upstream attempt when its deadline passes (while it lives): the pending read then
+// fails, and fired() tells a timeout from a reset. No cancellation plumbing on the stream.
+class Watchdog final : public Deadlines::Entry {
  public:
-  Watchdog(asio::any_io_executor ex, std::optional<Clock::time_point> at, UpstreamCall* call)
-      : timer_(ex), fired_(std::make_shared<bool>(false)) {
-    if (!at) return;
-    timer_.expires_at(*at);
-    timer_.async_wait([fired = fired_, call, alive = alive_](error_code ec) {
-      if (ec || !*alive) return;
-      *fired = true;
-      call->abort();
-    });
+  Watchdog(Deadlines& deadlines, std::optional<Clock::time_point> at, UpstreamCall* call)
+      : call_(call) {
+    if (at) deadlines.arm(*this, *at);
   }
-  ~Watchdog() {
-    *alive_ = false;
-    timer_.cancel();
-  }
-  bool fired() const { return *fired_; }
+  bool fired() const { return fired_; }
 
  private:
-  asio::steady_timer timer_;
-  std::shared_ptr<bool> fired_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  void expire() override {
+    fired_ = true;
+    call_->abort();
+  }
+  UpstreamCall* call_;
+  bool fired_ = false;
 };
 
 asio::awaitable<void> sleepFor(asio::any_io_executor ex, Duration duration) {
@@ -141,6 +134,7 @@ struct Proxy::Exchange {
 Proxy::Proxy(asio::any_io_executor ex, ProxyOptions options, telemetry::RequestMetrics* metrics,
              telemetry::AccessLog* access_log)
     : ex_(ex),
+      deadlines_(ex),
       options_(std::move(options)),
       metrics_(metrics),
       access_log_(access_log),
@@ -713,7 +707,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
         break;
       }
       up = std::move(*opened);
-      Watchdog watchdog(ex_, deadline.at, up.get());
+      Watchdog watchdog(deadlines_, deadline.at, up.get());
       error_code ec;
       if (upgrade)
         co_await up->start(request, {}, true, ec);
@@ -793,7 +787,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     }
 
     // Commit to this response: stream it downstream.
-    Watchdog watchdog(ex_, requestDeadline(timeouts, x.start), up.get());
+    Watchdog watchdog(deadlines_, requestDeadline(timeouts, x.start), up.get());
     x.status = up->status;
     HeaderList response_headers = up->headers;
     applyEdits(response_headers, x.action->response_headers);

@@ -23,6 +23,7 @@
 #include "core/identity/spiffe_id.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/request_metrics.h"
+#include "waypoint/deadlines.h"
 #include "waypoint/exchange.h"
 #include "waypoint/http1.h"
 #include "waypoint/http2.h"
@@ -117,6 +118,7 @@ class Proxy {
   std::chrono::steady_clock::time_point closeIdle();
 
   boost::asio::any_io_executor ex_;
+  Deadlines deadlines_;  // the attempts' and responses' timeouts
   ProxyOptions options_;
   telemetry::RequestMetrics* metrics_;
   telemetry::AccessLog* access_log_;

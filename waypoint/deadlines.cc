@@ -1,0 +1,41 @@
+#include "waypoint/deadlines.h"
+
+namespace sluice::waypoint {
+
+Deadlines::Deadlines(const boost::asio::any_io_executor& ex) : timer_(ex) {}
+
+Deadlines::~Deadlines() {
+  *alive_ = false;
+  entries_.clear();  // unlinks the entries still armed: their destructors find nothing to undo
+}
+
+void Deadlines::arm(Entry& entry, Clock::time_point at) {
+  if (entry.is_linked()) entry.unlink();
+  entry.at_ = at;
+  entries_.insert(entry);
+  if (at < timer_at_) setTimer(at);
+}
+
+void Deadlines::setTimer(Clock::time_point at) {
+  timer_at_ = at;
+  const uint64_t generation = ++generation_;
+  timer_.expires_at(at);  // a wait already under way ends with operation_aborted
+  timer_.async_wait([this, generation, alive = alive_](boost::system::error_code ec) {
+    if (ec || !*alive || generation != generation_) return;
+    fire();
+  });
+}
+
+void Deadlines::fire() {
+  timer_at_ = Clock::time_point::max();
+  const auto now = Clock::now();
+  // One at a time from the front: expire() may disarm (destroy) other entries.
+  while (!entries_.empty() && entries_.begin()->at_ <= now) {
+    Entry& due = *entries_.begin();
+    entries_.erase(entries_.begin());
+    due.expire();
+  }
+  if (!entries_.empty() && entries_.begin()->at_ < timer_at_) setTimer(entries_.begin()->at_);
+}
+
+}  // namespace sluice::waypoint
