@@ -767,6 +767,13 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
       continue;
     }
     x.flags.add(decision.flags);
+    // A retriable outcome held back by time, body size or the budget says so in the access log
+    // (and a local reply's body); the flags tell only of used-up attempts (URX).
+    std::string not_retried;
+    if (decision.reason == RetryReason::kNoTimeLeft ||
+        decision.reason == RetryReason::kBodyNotReplayable ||
+        decision.reason == RetryReason::kBudgetExhausted)
+      not_retried = "not retried: " + std::string(describe(decision.reason));
 
     if (outcome.kind != AttemptOutcome::Kind::kResponse) {
       if (up) up->abort();
@@ -774,7 +781,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
       ResponseFlags flags = x.flags;
       if (outcome.kind == AttemptOutcome::Kind::kPerTryTimeout) {
         flags.add(ResponseFlag::kUpstreamRequestTimeout);
-        x.error = failure;
+        x.error = not_retried.empty() ? failure : failure + "; " + not_retried;
         co_await fail(x, kTimeoutStatus, flags);
         co_return;
       }
@@ -782,6 +789,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
                     ? ResponseFlag::kUpstreamConnectionFailure
                     : ResponseFlag::kUpstreamRemoteReset);
       x.error = "upstream connect error or disconnect/reset before headers: " + failure;
+      if (!not_retried.empty()) x.error += "; " + not_retried;
       co_await fail(x, 503, flags);
       co_return;
     }
@@ -789,6 +797,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     // Commit to this response: stream it downstream.
     Watchdog watchdog(deadlines_, requestDeadline(timeouts, x.start), up.get());
     x.status = up->status;
+    x.error = not_retried;
     HeaderList response_headers = up->headers;
     applyEdits(response_headers, x.action->response_headers);
     applyEdits(response_headers, x.weighted->response_headers);

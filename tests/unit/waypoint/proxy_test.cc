@@ -1161,10 +1161,13 @@ TEST_F(ProxyTest, UploadOverTheReplayLimitIsNotRetried) {
   const std::string upload = randomBytes((1 << 20) + 4096, 12);
   auto responses = exchange("POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " +
                             std::to_string(upload.size()) + "\r\n\r\n" + upload);
-  // then the app's 503 is the answer: the body could not be sent again.
+  // then the app's 503 is the answer: the body could not be sent again, as the log says.
   ASSERT_EQ(responses.size(), 1u);
   EXPECT_EQ(responses[0].status, 503);
   EXPECT_EQ(v1_.requests, 1);
+  auto log = accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("\"error\":\"not retried: request body too large to replay\""));
 }
 
 TEST_F(ProxyTest, BidirectionalStreamIsAnsweredPieceByPieceBeforeTheRequestEnds) {
