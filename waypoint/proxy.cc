@@ -11,6 +11,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include "core/hbone/stream.h"
 #include "waypoint/body_pump.h"
@@ -475,6 +476,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   x.view.authority = x.host;
   x.view.setTarget(head.target);
   x.path = std::string(x.view.path);
+  x.view.headers.reserve(x.headers.size());
   for (const auto& [name, value] : x.headers) x.view.headers.push_back({name, value});
 
   if (const auto* id = findHeader(x.headers, "x-request-id")) {
@@ -569,7 +571,7 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   }
 
   // The weighted cluster is chosen once; retries stay within it (Envoy's semantics).
-  std::vector<uint32_t> weights;
+  boost::container::small_vector<uint32_t, 8> weights;
   for (const auto& c : x.action->clusters) weights.push_back(c.weight);
   auto picked = pickWeighted(weights, random_());
   if (!picked) {
@@ -622,8 +624,12 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
   std::vector<size_t> tried;
   std::optional<Ticket> retry_ticket;
 
-  // The request as the upstream sees it.
-  HeaderList headers = x.headers;
+  // The request as the upstream sees it (room for what is added below, so nothing reallocates).
+  HeaderList headers;
+  headers.reserve(x.headers.size() + x.action->request_headers.add.size() +
+                  x.action->request_headers.set.size() + x.weighted->request_headers.add.size() +
+                  x.weighted->request_headers.set.size() + 4);
+  headers.insert(headers.end(), x.headers.begin(), x.headers.end());
   applyEdits(headers, x.action->request_headers);
   applyEdits(headers, x.weighted->request_headers);
   if (!x.action->rewrite_authority.empty()) {
@@ -798,7 +804,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     Watchdog watchdog(deadlines_, requestDeadline(timeouts, x.start), up.get());
     x.status = up->status;
     x.error = not_retried;
-    HeaderList response_headers = up->headers;
+    HeaderList response_headers = std::move(up->headers);
     applyEdits(response_headers, x.action->response_headers);
     applyEdits(response_headers, x.weighted->response_headers);
     error_code ec;

@@ -9,24 +9,11 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <vector>
 
 namespace sluice::waypoint {
 
-// Prefix sums of the weights, built once per route so that a pick is a binary search.
-class WeightedChoice {
- public:
-  explicit WeightedChoice(std::span<const uint32_t> weights);
-
-  // `random` is a uniform 64-bit integer from the caller's generator.
-  std::optional<size_t> pick(uint64_t random) const;
-  uint64_t total() const { return cumulative_.empty() ? 0 : cumulative_.back(); }
-
- private:
-  std::vector<uint64_t> cumulative_;  // cumulative_[i] = weight[0] + ... + weight[i]
-};
-
-// One-off form of WeightedChoice.
+// The destination for `random`, a uniform 64-bit integer from the caller's generator. A linear
+// scan: routes have a handful of destinations, and a pick allocates nothing.
 std::optional<size_t> pickWeighted(std::span<const uint32_t> weights, uint64_t random);
 
 }  // namespace sluice::waypoint
