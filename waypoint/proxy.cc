@@ -15,6 +15,7 @@
 
 #include "core/hbone/stream.h"
 #include "waypoint/body_pump.h"
+#include "waypoint/policy/retry_budget.h"
 #include "waypoint/policy/weighted.h"
 
 namespace sluice::waypoint {
@@ -92,6 +93,7 @@ struct Proxy::ClusterState {
   std::optional<OutlierDetector> outlier;
   std::optional<OutlierConfig> outlier_config;
   CircuitBreaker breaker;
+  RetryBudget budget;  // per cluster, as Envoy's: one failing service cannot spend another's
   std::vector<uint32_t> active;
   std::vector<uint8_t> ejected;
 };
@@ -611,7 +613,7 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
 asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
   const Cluster& cluster = *x.cluster;
   ClusterState& st = state(cluster, x.routes);
-  Ticket request_ticket = budget_.trackRequest();
+  Ticket request_ticket = st.budget.trackRequest();
   auto admitted = st.breaker.tryRequest();
   if (!admitted) {
     x.error = "upstream overflow: " + cluster.name + " is at its request limit";
@@ -764,8 +766,8 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
 
     RetryDecision decision =
         wouldRetry(policy, outcome, x.attempts, remainingTime(timeouts, x.start, Clock::now()),
-                   replayable(), budget_);
-    if (decision.retry) retry_ticket = budget_.tryRetry();
+                   replayable(), st.budget);
+    if (decision.retry) retry_ticket = st.budget.tryRetry();
     if (decision.retry && retry_ticket) {
       if (up) up->abort();  // its answer is not wanted
       pump.detach();

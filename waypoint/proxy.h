@@ -27,7 +27,6 @@
 #include "waypoint/exchange.h"
 #include "waypoint/http1.h"
 #include "waypoint/http2.h"
-#include "waypoint/policy/retry_budget.h"
 #include "waypoint/service_routes.h"
 
 namespace sluice::waypoint {
@@ -128,7 +127,6 @@ class Proxy {
   std::map<boost::asio::ip::tcp::endpoint, std::vector<std::unique_ptr<Http1Connection>>> idle_;
   std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Http2Connection>> http2_;
   std::shared_ptr<IdleSweep> sweep_;
-  RetryBudget budget_;
   std::mt19937_64 random_;
 };
 

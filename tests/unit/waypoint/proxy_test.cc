@@ -1170,6 +1170,42 @@ TEST_F(ProxyTest, UploadOverTheReplayLimitIsNotRetried) {
   EXPECT_THAT(log[0], HasSubstr("\"error\":\"not retried: request body too large to replay\""));
 }
 
+TEST_F(ProxyTest, RetryBudgetIsPerCluster) {
+  start(R"(    - match: [{uri: {prefix: /v2}}]
+      route: [{destination: {host: api, subset: v2}}]
+      retries: {attempts: 1, retryOn: 5xx}
+    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 1, perTryTimeout: 1s, retryOn: 5xx}
+)");
+  // Given three requests to v1 whose tries all hang until their 1 s per-try timeout: once their
+  // retries have started, they hold the cluster's whole budget (3 retries in flight),
+  v1_.stall_next = 6;
+  v2_.fail_next = 1;
+  std::vector<Http2Response> hung(3);
+  Http2Response other;
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    int done = 0;
+    for (auto& slot : hung)
+      asio::co_spawn(
+          io_,
+          [&]() -> asio::awaitable<void> {
+            slot = co_await http2Request(client, "GET", "/one", "");
+            ++done;
+          },
+          asio::detached);
+    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return v1_.requests == 6; }, 5s));
+    // when a request to v2 fails once, it is still retried from v2's own budget,
+    other = co_await http2Request(client, "GET", "/v2/two", "");
+    // and the hung retries end at their per-try timeout.
+    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return done == 3; }, 10s));
+    EXPECT_EQ(v1_.requests, 6);
+  });
+  EXPECT_EQ(other.status, 200) << other.body;
+  EXPECT_EQ(other.body, "v2");
+  EXPECT_EQ(v2_.requests, 2);
+  for (const auto& r : hung) EXPECT_EQ(r.status, 504) << r.body << r.reset;
+}
+
 TEST_F(ProxyTest, BidirectionalStreamIsAnsweredPieceByPieceBeforeTheRequestEnds) {
   start("", rpcYaml());
   withHttp2Client(
