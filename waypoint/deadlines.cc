@@ -18,11 +18,11 @@ void Deadlines::arm(Entry& entry, Clock::time_point at) {
 
 void Deadlines::setTimer(Clock::time_point at) {
   timer_at_ = at;
-  const uint64_t generation = ++generation_;
-  timer_.expires_at(at);  // a wait already under way ends with operation_aborted
-  timer_.async_wait([this, generation, alive = alive_](boost::system::error_code ec) {
-    if (ec || !*alive || generation != generation_) return;
-    fire();
+  // A wait under way ends with operation_aborted; one that had already completed is for a later
+  // time than `at`, so when it runs fire() finds due entries (or none) just the same.
+  timer_.expires_at(at);
+  timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (!ec && *alive) fire();
   });
 }
 

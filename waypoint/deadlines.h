@@ -61,7 +61,6 @@ class Deadlines {
   Set entries_;
   boost::asio::steady_timer timer_;
   Clock::time_point timer_at_ = Clock::time_point::max();  // max(): not set
-  uint64_t generation_ = 0;  // of the timer's current wait; an older handler does nothing
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

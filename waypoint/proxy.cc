@@ -626,11 +626,9 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
   std::vector<size_t> tried;
   std::optional<Ticket> retry_ticket;
 
-  // The request as the upstream sees it (room for what is added below, so nothing reallocates).
+  // The request as the upstream sees it, with room for the edits and the headers added below.
   HeaderList headers;
-  headers.reserve(x.headers.size() + x.action->request_headers.add.size() +
-                  x.action->request_headers.set.size() + x.weighted->request_headers.add.size() +
-                  x.weighted->request_headers.set.size() + 4);
+  headers.reserve(x.headers.size() + 8);
   headers.insert(headers.end(), x.headers.begin(), x.headers.end());
   applyEdits(headers, x.action->request_headers);
   applyEdits(headers, x.weighted->request_headers);
@@ -780,8 +778,10 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     std::string not_retried;
     if (decision.reason == RetryReason::kNoTimeLeft ||
         decision.reason == RetryReason::kBodyNotReplayable ||
-        decision.reason == RetryReason::kBudgetExhausted)
+        decision.reason == RetryReason::kBudgetExhausted) {
       not_retried = "not retried: " + std::string(describe(decision.reason));
+      failure += "; " + not_retried;
+    }
 
     if (outcome.kind != AttemptOutcome::Kind::kResponse) {
       if (up) up->abort();
@@ -789,7 +789,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
       ResponseFlags flags = x.flags;
       if (outcome.kind == AttemptOutcome::Kind::kPerTryTimeout) {
         flags.add(ResponseFlag::kUpstreamRequestTimeout);
-        x.error = not_retried.empty() ? failure : failure + "; " + not_retried;
+        x.error = failure;
         co_await fail(x, kTimeoutStatus, flags);
         co_return;
       }
@@ -797,7 +797,6 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
                     ? ResponseFlag::kUpstreamConnectionFailure
                     : ResponseFlag::kUpstreamRemoteReset);
       x.error = "upstream connect error or disconnect/reset before headers: " + failure;
-      if (!not_retried.empty()) x.error += "; " + not_retried;
       co_await fail(x, 503, flags);
       co_return;
     }
