@@ -211,6 +211,12 @@ PY
 )"
 }
 
+retry_metrics() {  # Envoy's per-cluster retry statistics of the reviews service
+  "$sluicectl" lab exec "${lab[@]}" shop/waypoint-0 -- curl -s http://127.0.0.1:15020/metrics |
+    grep -E '^envoy_cluster_upstream_rq_retry(_success|_limit_exceeded)?[{].*reviews' |
+    sed 's/^/  /'
+}
+
 step "the 90/10 split: 200 requests from shop/client to the reviews VIP"
 urls=$(printf 'http://198.19.0.20/ %.0s' $(seq 200))
 # shellcheck disable=SC2086
@@ -226,6 +232,7 @@ print(f"  waypoint access log: {r['response_code']} after {r['attempts']} attemp
 PY
 )"
 waypoint_metric | grep 'response_code=200'
+retry_metrics
 
 step "a slow endpoint (2.5 s per try, perTryTimeout 2s): the 5 s route timeout answers 504 (flag UT)"
 "$sluicectl" lab exec "${lab[@]}" shop/client -- curl -s -o /dev/null -w '  HTTP %{http_code} after %{time_total} s\n' \

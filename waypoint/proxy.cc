@@ -96,6 +96,31 @@ struct Proxy::ClusterState {
   RetryBudget budget;  // per cluster, as Envoy's: one failing service cannot spend another's
   std::vector<uint32_t> active;
   std::vector<uint8_t> ejected;
+  telemetry::ClusterStats* stats = nullptr;  // null when the proxy reports no metrics
+
+  void count(prometheus::Counter* telemetry::ClusterStats::*counter) {
+    if (stats) (stats->*counter)->Increment();
+  }
+  // Envoy's retry statistics, from what was decided after try number `attempts`.
+  void countRetryDecision(RetryReason reason, uint32_t attempts) {
+    using S = telemetry::ClusterStats;
+    switch (reason) {
+      case RetryReason::kRetry:
+        count(&S::retry);
+        break;
+      case RetryReason::kBudgetExhausted:
+        count(&S::retry_overflow);
+        break;
+      case RetryReason::kAttemptsExhausted:
+        count(&S::retry_limit_exceeded);
+        break;
+      case RetryReason::kNotRetriable:
+        if (attempts > 1) count(&S::retry_success);
+        break;
+      default:
+        break;
+    }
+  }
 };
 
 // One request and what became of it.
@@ -135,11 +160,12 @@ struct Proxy::Exchange {
 };
 
 Proxy::Proxy(asio::any_io_executor ex, ProxyOptions options, telemetry::RequestMetrics* metrics,
-             telemetry::AccessLog* access_log)
+             telemetry::ClusterMetrics* cluster_metrics, telemetry::AccessLog* access_log)
     : ex_(ex),
       deadlines_(ex),
       options_(std::move(options)),
       metrics_(metrics),
+      cluster_metrics_(cluster_metrics),
       access_log_(access_log),
       random_(std::random_device{}()) {
   pool_ = std::make_unique<hbone::Pool>(
@@ -257,7 +283,10 @@ void Proxy::setRoutes(std::shared_ptr<const RouteConfig> routes) { routes_ = std
 Proxy::ClusterState& Proxy::state(const Cluster& cluster,
                                   const std::shared_ptr<const RouteConfig>& owner) {
   auto& slot = clusters_[cluster.name];
-  if (!slot) slot = std::make_unique<ClusterState>();
+  if (!slot) {
+    slot = std::make_unique<ClusterState>();
+    if (cluster_metrics_) slot->stats = &cluster_metrics_->cluster(cluster.name);
+  }
   ClusterState& s = *slot;
   // Compiled clusters never change: the work below is needed once per configuration version,
   // not per request.
@@ -616,6 +645,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
   Ticket request_ticket = st.budget.trackRequest();
   auto admitted = st.breaker.tryRequest();
   if (!admitted) {
+    st.count(&telemetry::ClusterStats::pending_overflow);
     x.error = "upstream overflow: " + cluster.name + " is at its request limit";
     co_await fail(x, CircuitBreaker::kOverflowStatus, CircuitBreaker::kOverflowFlag);
     co_return;
@@ -756,16 +786,17 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
 
     // Outlier detection sees every attempt.
     if (st.outlier) {
-      if (outcome.kind == AttemptOutcome::Kind::kResponse)
-        st.outlier->reportResponse(*index, outcome.status, Clock::now());
-      else
-        st.outlier->reportLocalFailure(*index, Clock::now());
+      bool ejected = outcome.kind == AttemptOutcome::Kind::kResponse
+                         ? st.outlier->reportResponse(*index, outcome.status, Clock::now())
+                         : st.outlier->reportLocalFailure(*index, Clock::now());
+      if (ejected) st.count(&telemetry::ClusterStats::ejections_enforced);
     }
 
     RetryDecision decision =
         wouldRetry(policy, outcome, x.attempts, remainingTime(timeouts, x.start, Clock::now()),
                    replayable(), st.budget);
     if (decision.retry) retry_ticket = st.budget.tryRetry();
+    st.countRetryDecision(decision.reason, x.attempts);
     if (decision.retry && retry_ticket) {
       if (up) up->abort();  // its answer is not wanted
       pump.detach();

@@ -22,6 +22,7 @@
 #include "core/hbone/sockets.h"
 #include "core/identity/spiffe_id.h"
 #include "core/telemetry/access_log.h"
+#include "core/telemetry/cluster_metrics.h"
 #include "core/telemetry/request_metrics.h"
 #include "waypoint/deadlines.h"
 #include "waypoint/exchange.h"
@@ -56,8 +57,9 @@ struct Downstream {
 
 class Proxy {
  public:
+  // Each of `metrics`, `cluster_metrics` and `access_log` may be null (not reported).
   Proxy(boost::asio::any_io_executor ex, ProxyOptions options, telemetry::RequestMetrics* metrics,
-        telemetry::AccessLog* access_log);
+        telemetry::ClusterMetrics* cluster_metrics, telemetry::AccessLog* access_log);
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
@@ -120,6 +122,7 @@ class Proxy {
   Deadlines deadlines_;  // the attempts' and responses' timeouts
   ProxyOptions options_;
   telemetry::RequestMetrics* metrics_;
+  telemetry::ClusterMetrics* cluster_metrics_;
   telemetry::AccessLog* access_log_;
   std::shared_ptr<const RouteConfig> routes_;
   std::unique_ptr<hbone::Pool> pool_;

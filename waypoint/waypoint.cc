@@ -23,6 +23,7 @@
 #include "core/identity/certificate_manager.h"
 #include "core/identity/tls.h"
 #include "core/telemetry/access_log.h"
+#include "core/telemetry/cluster_metrics.h"
 #include "core/telemetry/metrics.h"
 #include "core/telemetry/request_metrics.h"
 #include "waypoint/proxy.h"
@@ -160,6 +161,7 @@ struct Waypoint::Impl {
 
   telemetry::Metrics metrics;
   std::unique_ptr<telemetry::RequestMetrics> request_metrics;
+  std::unique_ptr<telemetry::ClusterMetrics> cluster_metrics;
   std::unique_ptr<telemetry::AccessLog> access_log;
   std::unique_ptr<config::FileSource> source;
   std::shared_ptr<const RouteConfig> routes;  // the control thread's copy, for config_dump
@@ -315,6 +317,7 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
   if (!log) return makeError("access log: " + log.message());
   w.access_log = std::move(*log);
   w.request_metrics = std::make_unique<telemetry::RequestMetrics>(w.metrics.registry());
+  w.cluster_metrics = std::make_unique<telemetry::ClusterMetrics>(w.metrics.registry());
 
   ProxyOptions proxy_options;
   proxy_options.identity = w.id;
@@ -323,7 +326,7 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
   proxy_options.client_tls = [&w] { return w.tls(false); };
   proxy_options.connect_timeout = w.options.connect_timeout;
   w.proxy = std::make_unique<Proxy>(w.worker.get_executor(), proxy_options, w.request_metrics.get(),
-                                    w.access_log.get());
+                                    w.cluster_metrics.get(), w.access_log.get());
 
   auto source = config::FileSource::create(w.control.get_executor(), w.options.config_dir,
                                            [&w](std::shared_ptr<const config::Snapshot> snapshot) {

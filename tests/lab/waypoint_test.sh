@@ -210,6 +210,11 @@ last_request() {
   grep '"message":"request complete"' "$waypoint_log" | tail -1 | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
 }
 waypoint_metrics() { "$sluicectl" lab exec "${lab[@]}" shop/waypoint-0 -- curl -s -m 5 http://127.0.0.1:15020/metrics; }
+# cluster_stat NAME SERVICE: Envoy's per-cluster statistic NAME summed over SERVICE's clusters.
+cluster_stat() {
+  waypoint_metrics | awk -v name="$1" -v service="|$2." \
+    '$1 ~ "^" name "[{]" && index($1, service) { sum += $2 } END { print sum + 0 }'
+}
 
 # --- through ztunnel and the waypoint -----------------------------------------------------
 reached() { [[ $(get http://198.19.0.20/) == v* ]]; }
@@ -244,6 +249,14 @@ if [[ $out == *"fast"*" 200" && $(last_request attempts) == 2 ]] && ((SECONDS - 
 else
   fail "perTryTimeout: got '$out', attempts $(last_request attempts)"
 fi
+# Those two requests are all that failed so far: 3 retries, and both retried requests succeeded.
+retries=$(cluster_stat envoy_cluster_upstream_rq_retry reviews)
+successes=$(cluster_stat envoy_cluster_upstream_rq_retry_success reviews)
+if ((retries == 3 && successes == 2)); then
+  pass "envoy_cluster_upstream_rq_retry of reviews is 3, ..._retry_success 2"
+else
+  fail "reviews' retry statistics: $retries retries, $successes successes (want 3 and 2)"
+fi
 
 # Every try slower than perTryTimeout: the route's 5 s total ends it with 504 and flag UT.
 start=$SECONDS
@@ -274,6 +287,9 @@ if ((bad >= 1 && bad <= 3 && tail_ok)); then
 else
   fail "no-retry/outlier: codes $codes"
 fi
+ejections=$(cluster_stat envoy_cluster_outlier_detection_ejections_enforced_total ratings)
+((ejections >= 1)) && pass "envoy_cluster_outlier_detection_ejections_enforced_total of ratings: $ejections" ||
+  fail "no ejection counted for ratings"
 returned() { [[ $(get -o /dev/null -w '%{http_code}' http://198.19.0.30/) == 503 ]]; }
 if eventually 10 returned; then
   pass "the ejected endpoint returned after its base ejection time (a 503 again)"

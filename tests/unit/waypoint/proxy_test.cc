@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
+#include <prometheus/registry.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -25,6 +26,7 @@
 #include "core/hbone/stream.h"
 #include "core/identity/ca.h"
 #include "core/identity/tls.h"
+#include "core/telemetry/cluster_metrics.h"
 #include "support/async_test.h"
 #include "support/memory_byte_stream.h"
 #include "unit/config/config_test_util.h"
@@ -501,7 +503,8 @@ spec:
     options.ns = "shop";
     options.client_tls = [this] { return client_tls_; };
     options.connect_timeout = std::chrono::seconds(5);
-    proxy_ = std::make_unique<Proxy>(io_.get_executor(), options, nullptr, access_log_.get());
+    proxy_ = std::make_unique<Proxy>(io_.get_executor(), options, nullptr, &cluster_metrics_,
+                                     access_log_.get());
     proxy_->setRoutes(routes_);
   }
 
@@ -537,6 +540,33 @@ spec:
     sluice::testing::runAsync(
         io_, [&]() -> asio::awaitable<void> { responses = co_await parseResponses(wire); });
     return responses;
+  }
+
+  // Sends a GET for `path` per slot of `answers`, all at once, on `client`; `done` counts those
+  // answered.
+  void spawnGets(Http2Connection& client, std::string path, std::vector<Http2Response>& answers,
+                 int& done) {
+    for (auto& slot : answers)
+      asio::co_spawn(
+          io_,
+          [&client, &slot, &done, path]() -> asio::awaitable<void> {
+            slot = co_await http2Request(client, "GET", path, "");
+            ++done;
+          },
+          asio::detached);
+  }
+
+  // Envoy's cluster statistic `family` (a ClusterMetrics::k*Name) of api's subset `subset`, as
+  // a scrape reports it; -1 when there is no such series.
+  double clusterStat(std::string_view family, std::string_view subset = "v1") {
+    const std::string cluster =
+        "outbound|80|" + std::string(subset) + "|api.shop.svc.cluster.local";
+    for (const auto& f : registry_.Collect())
+      if (f.name == family)
+        for (const auto& metric : f.metric)
+          for (const auto& label : metric.label)
+            if (label.name == "cluster_name" && label.value == cluster) return metric.counter.value;
+    return -1;
   }
 
   // The access log lines written so far (ends the proxy: the log flushes when it closes).
@@ -579,6 +609,8 @@ spec:
   std::string log_path_;
   std::unique_ptr<telemetry::AccessLog> access_log_;
   std::shared_ptr<const RouteConfig> routes_;
+  prometheus::Registry registry_;
+  telemetry::ClusterMetrics cluster_metrics_{registry_};
   std::unique_ptr<Proxy> proxy_;
   int tunnels_ = 0;
   std::vector<std::string> peers_;
@@ -620,10 +652,29 @@ TEST_F(ProxyTest, Two503sAreRetriedAndTheClientSees200) {
   EXPECT_EQ(responses[0].status, 200);
   EXPECT_EQ(responses[0].body, "v1");
   EXPECT_EQ(v1_.requests, 3);
+  // Envoy's retry statistics tell the operator why: two retries, and they succeeded.
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetryName), 2);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetrySuccessName), 1);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetryLimitExceededName), 0);
   auto log = accessLog();
   ASSERT_EQ(log.size(), 1u);
   EXPECT_THAT(log[0], HasSubstr("\"attempts\":3"));
   EXPECT_THAT(log[0], HasSubstr("\"response_code\":200"));
+}
+
+TEST_F(ProxyTest, FailuresOutlastingTheAttemptsAreCountedAsRetryLimitExceeded) {
+  v1_.fail_next = 3;
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 2, retryOn: 5xx}
+)");
+  auto responses = exchange(get("/"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 503);
+  EXPECT_EQ(v1_.requests, 3);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetryName), 2);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetryLimitExceededName), 1);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetrySuccessName), 0);
+  EXPECT_THAT(accessLog().at(0), HasSubstr("URX"));
 }
 
 TEST_F(ProxyTest, AttemptsZeroPassesThe503ToTheClient) {
@@ -732,6 +783,7 @@ TEST_F(ProxyTest, OutlierDetectionEjectsAFailingEndpoint) {
   EXPECT_EQ(v1_.requests, 1);
   EXPECT_THAT(proxy_->ejectedEndpoints("outbound|80|v1|api.shop.svc.cluster.local"),
               ::testing::ElementsAre("127.0.0.1:" + std::to_string(v1_.port())));
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kEjectionsEnforcedName), 1);
   auto log = accessLog();
   ASSERT_EQ(log.size(), 2u);
   EXPECT_THAT(log[1], HasSubstr("UH"));
@@ -1185,14 +1237,7 @@ TEST_F(ProxyTest, RetryBudgetIsPerCluster) {
   Http2Response other;
   withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
     int done = 0;
-    for (auto& slot : hung)
-      asio::co_spawn(
-          io_,
-          [&]() -> asio::awaitable<void> {
-            slot = co_await http2Request(client, "GET", "/one", "");
-            ++done;
-          },
-          asio::detached);
+    spawnGets(client, "/one", hung, done);
     EXPECT_TRUE(co_await sluice::testing::eventually([&] { return v1_.requests == 6; }, 5s));
     // when a request to v2 fails once, it is still retried from v2's own budget,
     other = co_await http2Request(client, "GET", "/v2/two", "");
@@ -1204,6 +1249,49 @@ TEST_F(ProxyTest, RetryBudgetIsPerCluster) {
   EXPECT_EQ(other.body, "v2");
   EXPECT_EQ(v2_.requests, 2);
   for (const auto& r : hung) EXPECT_EQ(r.status, 504) << r.body << r.reset;
+}
+
+TEST_F(ProxyTest, RetriesTheBudgetRefusesAreCountedAsRetryOverflow) {
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      retries: {attempts: 1, perTryTimeout: 300ms, retryOn: 5xx}
+)");
+  // Given four requests whose tries all hang until their per-try timeout, when their first tries
+  // time out together, the budget (Envoy's default: at least 3 retries in flight) admits three
+  // retries and refuses the fourth.
+  v1_.stall_next = 8;
+  std::vector<Http2Response> answers(4);
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    int done = 0;
+    spawnGets(client, "/", answers, done);
+    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return done == 4; }, 10s));
+  });
+  for (const auto& r : answers) EXPECT_EQ(r.status, 504) << r.body << r.reset;
+  EXPECT_EQ(v1_.requests, 7);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetryName), 3);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetryOverflowName), 1);
+}
+
+TEST_F(ProxyTest, RequestsOverTheCircuitBreakerLimitAreCountedAsPendingOverflow) {
+  start(R"(    - route: [{destination: {host: api, subset: v1}}]
+      timeout: 1s
+)",
+        "", "{connectionPool: {http: {http2MaxRequests: 1}}}");
+  // Given one request in flight (its try hangs until the route timeout), a second is refused.
+  v1_.stall_next = 1;
+  std::vector<Http2Response> hung(1);
+  Http2Response refused;
+  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+    int done = 0;
+    spawnGets(client, "/one", hung, done);
+    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return v1_.requests == 1; }, 5s));
+    refused = co_await http2Request(client, "GET", "/two", "");
+    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return done == 1; }, 5s));
+  });
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(hung[0].status, 504) << hung[0].body;
+  EXPECT_EQ(v1_.requests, 1);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kPendingOverflowName), 1);
+  EXPECT_EQ(clusterStat(telemetry::ClusterMetrics::kRetryName), 0);
 }
 
 TEST_F(ProxyTest, BidirectionalStreamIsAnsweredPieceByPieceBeforeTheRequestEnds) {
