@@ -175,6 +175,7 @@ class Compiler {
   }
 
   std::shared_ptr<const RouteConfig> compile() {
+    out_->problems = snapshot_.destinationRuleConflicts();
     for (const cfg::Service& service : snapshot_.services()) {
       if (service.cluster_ips.empty()) continue;
       for (const cfg::ServicePort& port : service.ports) {

@@ -179,7 +179,25 @@ void Snapshot::index() {
     for (const DestinationRuleSubset& subset : rule->subsets) {
       bool taken = std::any_of(merged.subsets.begin(), merged.subsets.end(),
                                [&](const auto& s) { return s.name == subset.name; });
-      if (!taken) merged.subsets.push_back(subset);
+      if (!taken) {
+        merged.subsets.push_back(subset);
+        continue;
+      }
+      // Rare, so the older rule that defined it first is looked for only now.
+      const DestinationRule* owner = nullptr;
+      for (const DestinationRule* older : oldest_first) {
+        if (older == rule) break;
+        if (owner == nullptr && older->meta.ns == rule->meta.ns &&
+            qualifyHost(older->host, older->meta.ns, options_.cluster_domain) == it->first &&
+            std::any_of(older->subsets.begin(), older->subsets.end(),
+                        [&](const auto& s) { return s.name == subset.name; }))
+          owner = older;
+      }
+      destination_rule_conflicts_.push_back(
+          "DestinationRule " + rule->meta.ns + "/" + rule->meta.name + ": subset \"" + subset.name +
+          "\" of " + it->first + " is already defined by the older " +
+          (owner ? owner->meta.ns + "/" + owner->meta.name : std::string("rule")) +
+          ", whose definition applies");
     }
     if (!merged.traffic_policy && merged.port_level_settings.empty() &&
         (rule->traffic_policy || !rule->port_level_settings.empty())) {

@@ -100,6 +100,11 @@ class Snapshot {
   // Istio merges them (the oldest's traffic policy, every subset by its first name). Which
   // namespaces to ask, in which order (client, service, root), is the caller's policy.
   const DestinationRule* destinationRule(std::string_view ns, std::string_view host) const;
+  // What that merging dropped: a subset whose name an older rule for the same host already
+  // defines, one line each naming both rules (for the waypoint's config_dump problems).
+  const std::vector<std::string>& destinationRuleConflicts() const {
+    return destination_rule_conflicts_;
+  }
 
   // HTTPRoutes with a parentRef naming Gateway `name` in `ns` (a parentRef without namespace
   // names its route's), sorted by (namespace, name). Whether the Gateway's listeners admit
@@ -160,6 +165,7 @@ class Snapshot {
   std::deque<DestinationRule> merged_destination_rules_;
   ByNamespace<DestinationRule*> destination_rules_by_host_;       // into merged_destination_rules_
   ByNamespace<std::vector<const HTTPRoute*>> routes_by_gateway_;  // namespace -> Gateway name
+  std::vector<std::string> destination_rule_conflicts_;
 };
 
 }  // namespace sluice::config

@@ -193,6 +193,11 @@ spec: {host: "*.shop.svc.cluster.local", subsets: [{name: stable, labels: {track
     subsets.emplace_back(subset.name, subset.labels.at("version"));
   EXPECT_EQ(subsets, (std::vector<std::pair<std::string, std::string>>{
                          {"v1", "v1"}, {"v2", "v2"}, {"v3", "v3"}}));
+  // The dropped definition is reported, naming both rules.
+  EXPECT_THAT(result.snapshot->destinationRuleConflicts(),
+              ::testing::ElementsAre(
+                  "DestinationRule shop/m-policy: subset \"v1\" of reviews.shop.svc.cluster.local "
+                  "is already defined by the older shop/z-base, whose definition applies"));
 
   // Wildcard rules for one host merge too (without creation times, by name).
   const DestinationRule* wide = result.snapshot->destinationRule("shop", "ratings");
