@@ -132,14 +132,15 @@ struct Proxy::Exchange {
   std::shared_ptr<const RouteConfig> routes;
   Clock::time_point start = Clock::now();
 
-  // The request.
+  // The request. Its head is the downstream's, never changed: `view` points into it.
   std::string path, host;
-  HeaderList headers;
   RequestView view;
   uint64_t request_bytes = 0;
   bool grpc = false;  // content-type application/grpc*: reported as such
   const std::string& method() const { return down.head().method; }
   const std::string& target() const { return down.head().target; }
+  const HeaderList& headers() const { return down.head().headers; }
+  bool continue_answered = false;  // the waypoint answered Expect: 100-continue: not forwarded
 
   // Decisions.
   const ServiceRoutes* service = nullptr;
@@ -498,26 +499,25 @@ asio::awaitable<void> Proxy::fail(Exchange& x, int status, ResponseFlags flags) 
 // Returns whether the downstream connection may carry another request.
 asio::awaitable<bool> Proxy::handle(Exchange& x) {
   const RequestHead& head = x.down.head();
-  x.headers = head.headers;
-  if (const auto* host = findHeader(x.headers, "host")) x.host = *host;
-  if (const auto* type = findHeader(x.headers, "content-type"))
+  if (const auto* host = findHeader(x.headers(), "host")) x.host = *host;
+  if (const auto* type = findHeader(x.headers(), "content-type"))
     x.grpc = type->starts_with("application/grpc");
   x.view.method = head.method;
   x.view.scheme = "http";
   x.view.authority = x.host;
   x.view.setTarget(head.target);
   x.path = std::string(x.view.path);
-  x.view.headers.reserve(x.headers.size());
-  for (const auto& [name, value] : x.headers) x.view.headers.push_back({name, value});
+  x.view.headers.reserve(x.headers().size());
+  for (const auto& [name, value] : x.headers()) x.view.headers.push_back({name, value});
 
-  if (const auto* id = findHeader(x.headers, "x-request-id")) {
+  if (const auto* id = findHeader(x.headers(), "x-request-id")) {
     x.request_id = *id;
   } else {
     x.request_id.reserve(32);
     appendHex(x.request_id, random_());
     appendHex(x.request_id, random_());
   }
-  if (const auto* tp = findHeader(x.headers, "traceparent")) {
+  if (const auto* tp = findHeader(x.headers(), "traceparent")) {
     x.traceparent = *tp;
   } else {
     // W3C trace context: version 00, a 16-byte trace id, an 8-byte parent id, sampled.
@@ -615,9 +615,9 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
 
   // A client waiting for "100 Continue" gets it from here (Envoy's default), and the upstream
   // sees no Expect: the waypoint reads the body itself, to keep it for a retry.
-  if (const auto* expect = findHeader(x.headers, "expect");
+  if (const auto* expect = findHeader(x.headers(), "expect");
       expect != nullptr && equalsIgnoreCase(*expect, "100-continue")) {
-    std::erase_if(x.headers, [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); });
+    x.continue_answered = true;
     if (!x.down.bodyDone()) {
       error_code ec;
       co_await x.down.sendContinue(ec);
@@ -658,8 +658,9 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
 
   // The request as the upstream sees it, with room for the edits and the headers added below.
   HeaderList headers;
-  headers.reserve(x.headers.size() + 8);
-  headers.insert(headers.end(), x.headers.begin(), x.headers.end());
+  headers.reserve(x.headers().size() + 8);
+  for (const auto& field : x.headers())
+    if (!x.continue_answered || !equalsIgnoreCase(field.first, "expect")) headers.push_back(field);
   applyEdits(headers, x.action->request_headers);
   applyEdits(headers, x.weighted->request_headers);
   if (!x.action->rewrite_authority.empty()) {

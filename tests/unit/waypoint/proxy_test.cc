@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "core/config/loader.h"
 #include "core/hbone/authority.h"
@@ -925,6 +926,27 @@ TEST_F(ProxyTest, ExpectContinueIsAnsweredByTheProxyAndNotForwarded) {
   EXPECT_EQ(responses[2].body, "v1");
   EXPECT_FALSE(std::any_of(v1_.last_headers.begin(), v1_.last_headers.end(),
                            [](const auto& h) { return equalsIgnoreCase(h.first, "expect"); }));
+}
+
+TEST_F(ProxyTest, ExpectContinueLeavesTheConsistentHashKeyIntact) {
+  start("    - route: [{destination: {host: api}}]\n", "",
+        "{loadBalancer: {consistentHash: {httpHeaderName: x-user}}}");
+  // Given users pinned to a pod by their x-user header, when a user's request also carries
+  // Expect: 100-continue (which the waypoint answers and strips), it goes to the same pod.
+  std::set<std::string> pods;
+  for (std::string user : {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}) {
+    const std::string plain = "GET / HTTP/1.1\r\nHost: api\r\nx-user: " + user + "\r\n\r\n";
+    const std::string expecting =
+        "GET / HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\n"
+        "x-user: " +
+        user + "\r\n\r\n";
+    auto responses = exchange(plain + expecting + plain);
+    ASSERT_EQ(responses.size(), 3u);
+    EXPECT_EQ(responses[0].body, responses[2].body) << user;
+    EXPECT_EQ(responses[1].body, responses[0].body) << user << " with Expect";
+    pods.insert(responses[0].body);
+  }
+  EXPECT_EQ(pods.size(), 2u) << "the users must spread over both pods for this test to tell";
 }
 
 TEST_F(ProxyTest, InterimResponsesFromTheAppAreNotTakenForTheAnswer) {
