@@ -92,9 +92,13 @@ class Http1Request final : public DownstreamRequest {
                                  BodySize body, error_code& ec) override {
     ec = {};
     Framing framing;
-    HeaderList fields = headers;
+    AddedHeaders extra;
+    std::string length;
     if (body.none || status == 101) {
-      if (body.length) fields.emplace_back("content-length", std::to_string(*body.length));
+      if (body.length) {
+        length = std::to_string(*body.length);
+        extra.add("content-length", length);
+      }
     } else if (body.length) {
       framing = {Framing::Kind::kLength, *body.length};
     } else if (head_.version >= 11) {
@@ -107,9 +111,9 @@ class Http1Request final : public DownstreamRequest {
     chunked_ = framing.kind == Framing::Kind::kChunked;
     if (status == 101) {
       // The connection is the app's now: no next request, and no "connection: close" either.
-      fields.emplace_back("connection", "upgrade");
-      fields.emplace_back("upgrade", head_.upgrade);
-      pending_ = responseHead(status, reason, fields, framing, true);
+      extra.add("connection", "upgrade");
+      extra.add("upgrade", head_.upgrade);
+      pending_ = responseHead(status, reason, headers, framing, true, extra);
       keep_alive_ = false;
       co_await flush(ec);
       co_return;
@@ -117,7 +121,7 @@ class Http1Request final : public DownstreamRequest {
     // An unread request body would be taken for the next request: close instead.
     keep_alive_ = head_.keep_alive && reader_.done() && framing.kind != Framing::Kind::kUntilClose;
     // The head goes out with the first piece of body: one write instead of two.
-    pending_ = responseHead(status, reason, fields, framing, keep_alive_);
+    pending_ = responseHead(status, reason, headers, framing, keep_alive_, extra);
   }
 
   asio::awaitable<void> sendData(std::string_view data, bool last, error_code& ec) override {
@@ -252,13 +256,13 @@ class Http1Call final : public UpstreamCall {
       framing = {Framing::Kind::kLength, body.size()};
     }
     chunked_ = framing.kind == Framing::Kind::kChunked;
-    HeaderList headers = request.headers;
-    if (request.trailers) headers.emplace_back("te", "trailers");
+    AddedHeaders extra;
+    if (request.trailers) extra.add("te", "trailers");
     if (!request.upgrade.empty()) {
-      headers.emplace_back("connection", "upgrade");
-      headers.emplace_back("upgrade", request.upgrade);
+      extra.add("connection", "upgrade");
+      extra.add("upgrade", request.upgrade);
     }
-    std::string wire = requestHead(request.method, request.target, headers, framing);
+    std::string wire = requestHead(request.method, request.target, request.headers, framing, extra);
     if (chunked_)
       wire += chunk(body);
     else

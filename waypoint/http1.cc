@@ -1,6 +1,7 @@
 // HTTP/1.1 reading and writing over byte streams (see http1.h).
 #include "waypoint/http1.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -65,13 +66,24 @@ std::string_view framingHeaderName(Framing::Kind kind) {
   return kind == Framing::Kind::kLength ? "content-length" : "transfer-encoding";
 }
 
-void appendHeaders(std::string& out, const HeaderList& headers, Framing framing) {
-  for (const auto& [name, value] : headers) {
+// What appendHeaders() adds, at most: the fields, the framing header and the blank line.
+size_t headersSize(const HeaderList& headers, ExtraHeaders extra) {
+  size_t size = 64;
+  for (const auto& [name, value] : headers) size += name.size() + value.size() + 4;
+  for (const auto& [name, value] : extra) size += name.size() + value.size() + 4;
+  return size;
+}
+
+void appendHeaders(std::string& out, const HeaderList& headers, ExtraHeaders extra,
+                   Framing framing) {
+  auto field = [&out](std::string_view name, std::string_view value) {
     out += name;
     out += ": ";
     out += value;
     out += "\r\n";
-  }
+  };
+  for (const auto& [name, value] : headers) field(name, value);
+  for (const auto& [name, value] : extra) field(name, value);
   if (framing.kind == Framing::Kind::kLength) {
     out += framingHeaderName(framing.kind);
     out += ": " + std::to_string(framing.length) + "\r\n";
@@ -214,27 +226,30 @@ template HeaderList forwardableHeaders(const http::message<true, http::buffer_bo
 template HeaderList forwardableHeaders(const http::message<false, http::buffer_body>&);
 
 std::string requestHead(std::string_view method, std::string_view target, const HeaderList& headers,
-                        Framing framing) {
+                        Framing framing, ExtraHeaders extra) {
   std::string out;
-  out.reserve(256);
+  out.reserve(method.size() + target.size() + 12 + headersSize(headers, extra));  // one allocation
   out += method;
   out += ' ';
   out += target;
   out += " HTTP/1.1\r\n";
-  appendHeaders(out, headers, framing);
+  appendHeaders(out, headers, extra, framing);
   return out;
 }
 
 std::string responseHead(int status, std::string_view reason, const HeaderList& headers,
-                         Framing framing, bool keep_alive) {
+                         Framing framing, bool keep_alive, ExtraHeaders extra) {
   std::string out;
-  out.reserve(256);
+  // A small body follows in the same buffer (the proxy writes the head with the first piece).
+  const size_t body_room =
+      framing.kind == Framing::Kind::kLength ? std::min<uint64_t>(framing.length, 16 * 1024) : 0;
+  out.reserve(64 + reason.size() + headersSize(headers, extra) + body_room);
   out += "HTTP/1.1 " + std::to_string(status) + " ";
   out += reason.empty() ? std::string_view(http::obsolete_reason(http::int_to_status(status)))
                         : reason;
   out += "\r\n";
   if (!keep_alive) out += "connection: close\r\n";
-  appendHeaders(out, headers, framing);
+  appendHeaders(out, headers, extra, framing);
   return out;
 }
 

@@ -5,12 +5,15 @@
 // is (known length) or in chunks.
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <cassert>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -104,11 +107,28 @@ struct Framing {
   uint64_t length = 0;
 };
 
-// "GET /x HTTP/1.1\r\n<headers>\r\n", with the framing header for `framing`.
+// Fields a head adds after `headers` (te, an upgrade's connection and upgrade), so that the
+// list, copied once already from the message, is not copied again per hop.
+using ExtraHeaders = std::span<const std::pair<std::string_view, std::string_view>>;
+// The few fields one head adds, without allocating; the views must outlive the head's making.
+class AddedHeaders {
+ public:
+  void add(std::string_view name, std::string_view value) {
+    assert(size_ < fields_.size());
+    fields_[size_++] = {name, value};
+  }
+  operator ExtraHeaders() const { return {fields_.data(), size_}; }
+
+ private:
+  std::array<std::pair<std::string_view, std::string_view>, 3> fields_;
+  size_t size_ = 0;
+};
+
+// "GET /x HTTP/1.1\r\n<headers><extra>\r\n", with the framing header for `framing`.
 std::string requestHead(std::string_view method, std::string_view target, const HeaderList& headers,
-                        Framing framing);
+                        Framing framing, ExtraHeaders extra = {});
 std::string responseHead(int status, std::string_view reason, const HeaderList& headers,
-                         Framing framing, bool keep_alive);
+                         Framing framing, bool keep_alive, ExtraHeaders extra = {});
 // A chunk ("<hex>\r\n<data>\r\n"); an empty `data` makes nothing (use kLastChunk to end).
 std::string chunk(std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";

@@ -270,6 +270,11 @@ TEST(Http1Write, RequestHeadCarriesTheFramingHeader) {
             "POST /x HTTP/1.1\r\nhost: api\r\nX-A: b\r\ncontent-length: 12\r\n\r\n");
   EXPECT_EQ(requestHead("POST", "/x", {}, {Framing::Kind::kChunked, 0}),
             "POST /x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
+  // Added fields follow the list, before the framing header.
+  AddedHeaders added;
+  added.add("te", "trailers");
+  EXPECT_EQ(requestHead("POST", "/x", headers, {Framing::Kind::kLength, 2}, added),
+            "POST /x HTTP/1.1\r\nhost: api\r\nX-A: b\r\nte: trailers\r\ncontent-length: 2\r\n\r\n");
 }
 
 TEST(Http1Write, ResponseHeadSaysCloseUnlessKeptAlive) {
