@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <tuple>
 #include <utility>
 
@@ -168,36 +169,29 @@ void Snapshot::index() {
   for (const DestinationRule& rule : objects_.destination_rules) oldest_first.push_back(&rule);
   std::stable_sort(oldest_first.begin(), oldest_first.end(),
                    [](const auto* a, const auto* b) { return olderThan(a->meta, b->meta); });
+  // Which rule each merged subset came from, to name it when a later rule repeats the name.
+  std::map<std::pair<const DestinationRule*, std::string_view>, const DestinationRule*> defined_by;
   for (const DestinationRule* rule : oldest_first) {
     auto [it, first] = destination_rules_by_host_[rule->meta.ns].try_emplace(
         qualifyHost(rule->host, rule->meta.ns, options_.cluster_domain), nullptr);
     if (first) {
       it->second = &merged_destination_rules_.emplace_back(*rule);
+      for (const DestinationRuleSubset& subset : rule->subsets)
+        defined_by.emplace(std::pair{it->second, std::string_view(subset.name)}, rule);
       continue;
     }
     DestinationRule& merged = *it->second;
     for (const DestinationRuleSubset& subset : rule->subsets) {
-      bool taken = std::any_of(merged.subsets.begin(), merged.subsets.end(),
-                               [&](const auto& s) { return s.name == subset.name; });
-      if (!taken) {
+      auto [owner, added] =
+          defined_by.emplace(std::pair{&merged, std::string_view(subset.name)}, rule);
+      if (added) {
         merged.subsets.push_back(subset);
         continue;
       }
-      // Rare, so the older rule that defined it first is looked for only now.
-      const DestinationRule* owner = nullptr;
-      for (const DestinationRule* older : oldest_first) {
-        if (older == rule) break;
-        if (owner == nullptr && older->meta.ns == rule->meta.ns &&
-            qualifyHost(older->host, older->meta.ns, options_.cluster_domain) == it->first &&
-            std::any_of(older->subsets.begin(), older->subsets.end(),
-                        [&](const auto& s) { return s.name == subset.name; }))
-          owner = older;
-      }
       destination_rule_conflicts_.push_back(
           "DestinationRule " + rule->meta.ns + "/" + rule->meta.name + ": subset \"" + subset.name +
-          "\" of " + it->first + " is already defined by the older " +
-          (owner ? owner->meta.ns + "/" + owner->meta.name : std::string("rule")) +
-          ", whose definition applies");
+          "\" of " + it->first + " is already defined by the older " + owner->second->meta.ns +
+          "/" + owner->second->meta.name + ", whose definition applies");
     }
     if (!merged.traffic_policy && merged.port_level_settings.empty() &&
         (rule->traffic_policy || !rule->port_level_settings.empty())) {

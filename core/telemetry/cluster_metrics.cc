@@ -1,14 +1,8 @@
 #include "core/telemetry/cluster_metrics.h"
 
+#include "core/telemetry/metrics.h"
+
 namespace sluice::telemetry {
-namespace {
-
-prometheus::Family<prometheus::Counter>& counterFamily(prometheus::Registry& registry,
-                                                       std::string_view name, const char* help) {
-  return prometheus::BuildCounter().Name(std::string(name)).Help(help).Register(registry);
-}
-
-}  // namespace
 
 ClusterMetrics::ClusterMetrics(prometheus::Registry& registry)
     : retry_(counterFamily(registry, kRetryName, "Total request retries")),

@@ -6,12 +6,13 @@
 #include <utility>
 
 namespace sluice::telemetry {
-namespace {
 
-prometheus::Family<prometheus::Counter>& addFamily(prometheus::Registry& registry,
-                                                   std::string_view name, const char* help) {
+prometheus::Family<prometheus::Counter>& counterFamily(prometheus::Registry& registry,
+                                                       std::string_view name, const char* help) {
   return prometheus::BuildCounter().Name(std::string(name)).Help(help).Register(registry);
 }
+
+namespace {
 
 // Every label of the connection series, in one place: its name, its field, its value when the
 // field is empty.
@@ -79,11 +80,12 @@ void appendSeriesKey(const ConnectionLabels& labels, std::string& key) {
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       // Help texts follow Istio's metric descriptions.
-      opened_(addFamily(*registry_, kOpenedName, "The total number of TCP connections opened")),
-      closed_(addFamily(*registry_, kClosedName, "The total number of TCP connections closed")),
-      sent_(addFamily(*registry_, kSentName,
-                      "The size of total bytes sent during response in case of a TCP connection")),
-      received_(addFamily(
+      opened_(counterFamily(*registry_, kOpenedName, "The total number of TCP connections opened")),
+      closed_(counterFamily(*registry_, kClosedName, "The total number of TCP connections closed")),
+      sent_(counterFamily(
+          *registry_, kSentName,
+          "The size of total bytes sent during response in case of a TCP connection")),
+      received_(counterFamily(
           *registry_, kReceivedName,
           "The size of total bytes received during request in case of a TCP connection")) {}
 
@@ -123,8 +125,8 @@ std::unique_ptr<Metrics::Connection> Metrics::openConnection(const ConnectionLab
     if (!slot) {
       prometheus::Labels set = toPrometheusLabels(labels);
       set["response_flags"] = std::string(kNoResponseFlags);
-      slot.reset(new Connection::Series{closed_, set, opened_.Add(set), sent_.Add(set),
-                                        received_.Add(set), {}, {}});
+      slot.reset(new Connection::Series{
+          closed_, set, opened_.Add(set), sent_.Add(set), received_.Add(set), {}, {}});
     }
     series = slot.get();
   }

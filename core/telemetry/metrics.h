@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace sluice::telemetry {
 
@@ -57,6 +57,10 @@ struct ConnectionLabels {
   // "unknown" when the reporter cannot tell (Istio's value for most source-side reports).
   std::string connection_security_policy{kUnknown};
 };
+
+// A counter family `name` registered on `registry` (every family of the process's counters).
+prometheus::Family<prometheus::Counter>& counterFamily(prometheus::Registry& registry,
+                                                       std::string_view name, const char* help);
 
 // The Prometheus labels exactly as exported (empty values replaced by their defaults).
 prometheus::Labels toPrometheusLabels(const ConnectionLabels& labels);
