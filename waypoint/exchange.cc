@@ -316,7 +316,9 @@ class Http1Call final : public UpstreamCall {
   bool bodyDone() const override { return !reader_ || reader_->done(); }
   void abort() override { connection_->stream->abort(); }
   bool neverSent(error_code ec) const override {
-    return reused_ && ec == http::error::end_of_stream;
+    // A pooled connection the app closed as the request left: its FIN (or, for a socket, the
+    // reset our unread request caused) came before any answer.
+    return reused_ && (ec == http::error::end_of_stream || ec == asio::error::connection_reset);
   }
   std::unique_ptr<Http1Connection> reusableConnection() override {
     if (!reader_ || !reader_->done() || !reader_->message().keep_alive() || status == 101)
@@ -496,8 +498,6 @@ std::unique_ptr<DownstreamRequest> http1Request(ByteStream& stream, RequestReade
 std::unique_ptr<DownstreamRequest> http2Request(std::shared_ptr<hbone::Stream> stream) {
   return std::make_unique<Http2Request>(std::move(stream));
 }
-
-bool Http1Connection::closedByPeer() const { return raw->wasReset() || raw->peerEnded(); }
 
 std::unique_ptr<UpstreamCall> http1Call(std::unique_ptr<Http1Connection> connection, bool reused) {
   return std::make_unique<Http1Call>(std::move(connection), reused);

@@ -100,8 +100,7 @@ std::unique_ptr<DownstreamRequest> http2Request(std::shared_ptr<hbone::Stream> s
 
 // An HTTP/1.1 tunnel to one endpoint, kept between requests for reuse.
 struct Http1Connection {
-  std::shared_ptr<hbone::Stream> raw;
-  std::unique_ptr<ByteStream> stream;
+  std::unique_ptr<ByteStream> stream;  // an HBONE stream, or a socket to an app outside the mesh
   boost::beast::flat_buffer in;
   boost::asio::ip::tcp::endpoint address;
   uint32_t requests = 0;  // answered on it so far
@@ -109,7 +108,7 @@ struct Http1Connection {
 
   // The app (or its ztunnel) ended the connection, as a keep-alive timeout does while it idles
   // in the pool: it can carry no further request.
-  bool closedByPeer() const;
+  bool closedByPeer() const { return stream->closedByPeer(); }
 };
 
 struct UpstreamRequest {

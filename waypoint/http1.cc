@@ -1,6 +1,8 @@
 // HTTP/1.1 reading and writing over byte streams (see http1.h).
 #include "waypoint/http1.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -8,6 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 
 #include "core/hbone/stream.h"
@@ -29,6 +32,7 @@ class HboneByteStream final : public ByteStream {
   }
   void closeWrite() override { stream_->closeWrite(); }
   void abort() override { stream_->reset(); }
+  bool closedByPeer() const override { return stream_->wasReset() || stream_->peerEnded(); }
 
  private:
   std::shared_ptr<hbone::Stream> stream_;
@@ -56,6 +60,14 @@ class SocketByteStream final : public ByteStream {
     error_code ignored;
     socket_.set_option(asio::socket_base::linger(true, 0), ignored);
     socket_.close(ignored);
+  }
+  bool closedByPeer() const override {
+    // A peek that finds nothing to read (EAGAIN) is the only answer of a live idle connection:
+    // 0 is the peer's FIN, bytes are unasked for, an error a reset.
+    char byte;
+    const ssize_t n = ::recv(const_cast<asio::ip::tcp::socket&>(socket_).native_handle(), &byte, 1,
+                             MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
   }
 
  private:

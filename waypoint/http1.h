@@ -46,6 +46,9 @@ class ByteStream {
   virtual void closeWrite() = 0;
   // Abandons both directions at once (a reset the peer sees as an error, not as an end).
   virtual void abort() = 0;
+  // While nobody reads: the peer ended or reset it (an idle keep-alive connection the app
+  // closed), or sent bytes nobody asked for. Either way it can carry no further request.
+  virtual bool closedByPeer() const = 0;
 };
 
 std::unique_ptr<ByteStream> wrapStream(std::shared_ptr<hbone::Stream> stream);

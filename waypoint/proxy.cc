@@ -332,8 +332,16 @@ std::vector<std::string> Proxy::ejectedEndpoints(const std::string& cluster) {
   return out;
 }
 
-asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> Proxy::tunnel(const Endpoint& endpoint,
-                                                                      const Downstream& who) {
+asio::awaitable<Result<std::unique_ptr<ByteStream>>> Proxy::connectUpstream(
+    const Endpoint& endpoint, const Downstream& who) {
+  if (!endpoint.meshed) {
+    auto socket = co_await hbone::connectSocket(ex_, endpoint.address, options_.sockets,
+                                                options_.connect_timeout);
+    if (!socket)
+      co_return makeError("connect to " + endpointText(endpoint.address) +
+                          " (outside the mesh): " + socket.message());
+    co_return wrapSocket(std::move(*socket));
+  }
   hbone::Headers headers{{"forwarded", "for=\"" + who.source_ip + "\""}};
   // Named, not temporaries: GCC 12 mishandles braced temporaries inside co_await expressions.
   const hbone::PoolKey key{options_.identity, endpoint.identity, endpoint.hbone};
@@ -343,7 +351,7 @@ asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> Proxy::tunnel(const Endp
   int status = co_await (*stream)->response();
   if (status != 200)
     co_return makeError("HBONE CONNECT to " + authority + " answered " + std::to_string(status));
-  co_return *stream;
+  co_return wrapStream(*stream);
 }
 
 asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoint& endpoint,
@@ -366,9 +374,9 @@ asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoin
       reused = true;
       co_return http2Call(slot);
     }
-    auto opened = co_await tunnel(endpoint, x.who);
+    auto opened = co_await connectUpstream(endpoint, x.who);
     if (!opened) co_return opened.error();
-    auto connection = Http2Connection::create(ex_, hbone::Role::kClient, wrapStream(*opened));
+    auto connection = Http2Connection::create(ex_, hbone::Role::kClient, std::move(*opened));
     if (!connection) co_return connection.error();
     // A connection that is full or going away finishes its streams and ends by itself.
     if (slot) slot->shutdown();
@@ -389,11 +397,10 @@ asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoin
       co_return http1Call(std::move(up), true);
     }
   }
-  auto opened = co_await tunnel(endpoint, x.who);
+  auto opened = co_await connectUpstream(endpoint, x.who);
   if (!opened) co_return opened.error();
   auto up = std::make_unique<Http1Connection>();
-  up->raw = *opened;
-  up->stream = wrapStream(*opened);
+  up->stream = std::move(*opened);
   up->address = endpoint.address;
   co_return http1Call(std::move(up), false);
 }
@@ -934,7 +941,9 @@ void Proxy::finish(Exchange& x) {
     if (x.endpoint != nullptr) {
       c.destination_workload = x.endpoint->name;
       c.destination_workload_namespace = x.endpoint->ns;
-      c.destination_principal = x.endpoint->identity.str();
+      // Only an HBONE connection proves who the app is.
+      c.destination_principal =
+          x.endpoint->meshed ? x.endpoint->identity.str() : std::string(telemetry::kUnknown);
       auto label = [&](const char* key) {
         auto it = x.endpoint->labels.find(key);
         return it == x.endpoint->labels.end() ? std::string(telemetry::kUnknown) : it->second;

@@ -103,8 +103,10 @@ class Proxy {
   boost::asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> call(const Endpoint& endpoint,
                                                                      const Exchange& x, bool fresh,
                                                                      bool& reused);
-  boost::asio::awaitable<Result<std::shared_ptr<hbone::Stream>>> tunnel(const Endpoint& endpoint,
-                                                                        const Downstream& who);
+  // A CONNECT stream through the pooled HBONE connection to the endpoint's ztunnel, or a plain
+  // TCP connection to an endpoint outside the mesh.
+  boost::asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectUpstream(
+      const Endpoint& endpoint, const Downstream& who);
   // A 101 answer: the two connections' bytes are copied both ways until both ends finish.
   boost::asio::awaitable<void> relayUpgrade(Exchange& x, UpstreamCall& up);
   void finish(Exchange& x);

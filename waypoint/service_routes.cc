@@ -260,6 +260,7 @@ class Compiler {
           Endpoint endpoint;
           endpoint.address = {ip, *target};
           endpoint.hbone = {ip, hbone_port_};
+          endpoint.meshed = snapshot_.isMeshed(*pod);
           endpoint.identity = *id;
           endpoint.ns = pod->meta.ns;
           endpoint.name = pod->meta.name;

@@ -44,7 +44,11 @@ struct Endpoint {
   boost::asio::ip::tcp::endpoint address;  // pod IP : target port (the :authority to ask for)
   boost::asio::ip::tcp::endpoint hbone;    // pod IP : 15008
   identity::SpiffeId identity;             // the pod's, checked on the HBONE connection
-  std::string workload;                    // "ns/name"
+  // Enrolled, so its ztunnel takes HBONE on `hbone`. A pod outside the mesh (namespace not
+  // ambient, or opted out) has nobody there: it gets plain TCP to `address`, as Istio's waypoints
+  // send to workloads outside the mesh.
+  bool meshed = true;
+  std::string workload;  // "ns/name"
   std::string ns, name;
   std::map<std::string, std::string> labels;
 };

@@ -1,7 +1,4 @@
 // The connection handlers: inbound HBONE, inbound plaintext, outbound, and dialing.
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <random>
 #include <spdlog/spdlog.h>
 
@@ -88,24 +85,10 @@ std::string traceparent() {
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker,
                                                                  const Workload& from,
                                                                  const tcp::endpoint& target) {
-  auto opened = hbone::openSocket(worker.io.get_executor(), target.protocol(),
-                                  from.sockets(options.socket_mark));
-  if (!opened) co_return opened.error();
-  tcp::socket socket = std::move(*opened);
-  boost::system::error_code ec;
-  asio::steady_timer deadline(worker.io, options.connect_timeout);
-  auto connected = std::make_shared<bool>(false);
-  deadline.async_wait([&socket, connected](boost::system::error_code wait_ec) {
-    if (!wait_ec && !*connected) {
-      boost::system::error_code ignored;
-      socket.cancel(ignored);
-    }
-  });
-  co_await socket.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
-  *connected = true;  // a deadline that fired meanwhile must not touch the socket any more
-  deadline.cancel();
-  if (ec) co_return makeError("connect to " + endpointText(target) + ": " + ec.message());
-  co_return std::move(socket);
+  auto socket = co_await hbone::connectSocket(
+      worker.io.get_executor(), target, from.sockets(options.socket_mark), options.connect_timeout);
+  if (!socket) co_return makeError("connect to " + endpointText(target) + ": " + socket.message());
+  co_return std::move(*socket);
 }
 
 asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialPeer(

@@ -5,14 +5,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "core/hbone/authority.h"
-#include "core/hbone/sockets.h"
 #include "core/hbone/signal.h"
+#include "core/hbone/sockets.h"
 #include "core/identity/tls.h"
 
 namespace sluice::hbone {
@@ -132,34 +130,15 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
     asio::any_io_executor ex, tcp::endpoint peer_address, std::shared_ptr<asio::ssl::context> tls,
     std::vector<identity::SpiffeId> expected, DialOptions options) {
   const std::string where = formatAuthority(peer_address);
-  auto opened = openSocket(ex, peer_address.protocol(), options.sockets);
-  if (!opened) co_return makeError("HBONE dial " + where + ": " + opened.message());
-  tcp::socket socket = std::move(*opened);
-  boost::system::error_code ec;
-
-  asio::steady_timer deadline(ex, options.timeout);
-  auto timed_out = std::make_shared<bool>(false);
-  auto connected = std::make_shared<bool>(false);
-  deadline.async_wait([&socket, timed_out, connected](boost::system::error_code wait_ec) {
-    if (wait_ec || *connected) return;
-    *timed_out = true;
-    boost::system::error_code ignored;
-    socket.cancel(ignored);
-  });
-
-  co_await socket.async_connect(peer_address, asio::redirect_error(asio::use_awaitable, ec));
-  *connected = true;
-  if (ec) {
-    deadline.cancel();
-    co_return makeError("HBONE dial " + where + ": " +
-                        (*timed_out ? std::string("timed out") : ec.message()) +
-                        " (is the peer's HBONE port reachable? maybe a NetworkPolicy blocks 15008)");
-  }
+  auto connected = co_await connectSocket(ex, peer_address, options.sockets, options.timeout);
+  if (!connected)
+    co_return makeError(
+        "HBONE dial " + where + ": " + connected.message() +
+        " (is the peer's HBONE port reachable? maybe a NetworkPolicy blocks 15008)");
   auto transport =
-      std::make_unique<TlsTransport>(std::move(socket), *tls, TlsTransport::Side::kClient);
-  // The deadline now cancels the transport's socket.
-  deadline.cancel();
+      std::make_unique<TlsTransport>(std::move(*connected), *tls, TlsTransport::Side::kClient);
   asio::steady_timer handshake_deadline(ex, options.timeout);
+  auto timed_out = std::make_shared<bool>(false);
   auto finished = std::make_shared<bool>(false);
   handshake_deadline.async_wait([t = transport.get(), timed_out, finished](boost::system::error_code w) {
     if (w || *finished) return;
@@ -168,7 +147,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
     t->socket().cancel(ignored);
   });
   identity::expectPeer(transport->native_handle(), expected);
-  ec = co_await transport->handshake();
+  const boost::system::error_code ec = co_await transport->handshake();
   *finished = true;
   handshake_deadline.cancel();
   if (ec || *timed_out) {

@@ -2,8 +2,12 @@
 
 #include <sys/socket.h>
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "core/hbone/authority.h"
 
@@ -61,6 +65,29 @@ Result<tcp::socket> openSocket(const asio::any_io_executor& ex, const tcp& proto
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   return socket;
+}
+
+asio::awaitable<Result<tcp::socket>> connectSocket(asio::any_io_executor ex, tcp::endpoint target,
+                                                   SocketOptions options,
+                                                   std::chrono::milliseconds timeout) {
+  auto opened = openSocket(ex, target.protocol(), options);
+  if (!opened) co_return opened.error();
+  tcp::socket socket = std::move(*opened);
+  asio::steady_timer deadline(ex, timeout);
+  auto timed_out = std::make_shared<bool>(false);
+  auto connected = std::make_shared<bool>(false);
+  deadline.async_wait([&socket, timed_out, connected](boost::system::error_code wait_ec) {
+    if (wait_ec || *connected) return;
+    *timed_out = true;
+    boost::system::error_code ignored;
+    socket.cancel(ignored);
+  });
+  boost::system::error_code ec;
+  co_await socket.async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
+  *connected = true;  // a deadline that fired meanwhile must not touch the socket any more
+  deadline.cancel();
+  if (ec) co_return makeError(*timed_out ? std::string("timed out") : ec.message());
+  co_return std::move(socket);
 }
 
 size_t sendNow(tcp::socket& socket, asio::const_buffer data, boost::system::error_code& ec) {

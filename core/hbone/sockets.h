@@ -2,7 +2,9 @@
 // takes them, optionally created inside a pod's network namespace.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 
@@ -24,6 +26,12 @@ Result<boost::asio::ip::tcp::acceptor> listenOn(const boost::asio::any_io_execut
 Result<boost::asio::ip::tcp::socket> openSocket(const boost::asio::any_io_executor& ex,
                                                 const boost::asio::ip::tcp& protocol,
                                                 const SocketOptions& options);
+
+// Opens a socket (as openSocket) and connects it to `target` within `timeout`. The error is the
+// bare reason ("timed out", "Connection refused"): callers say what was being connected.
+boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connectSocket(
+    boost::asio::any_io_executor ex, boost::asio::ip::tcp::endpoint target, SocketOptions options,
+    std::chrono::milliseconds timeout);
 
 // Sends what the kernel takes at once, never waiting: returns the bytes sent (0 when the socket
 // is full, with ec clear). Latency: a write that completes here needs no trip through the event

@@ -58,6 +58,7 @@ class MemoryByteStream final : public waypoint::ByteStream {
 
   void closeWrite() override { write_closed_ = true; }
   void abort() override { aborted_ = true; }
+  bool closedByPeer() const override { return aborted_; }
 
   const std::string& written() const { return written_; }
   bool writeClosed() const { return write_closed_; }

@@ -328,6 +328,7 @@ class Lent final : public ByteStream {
   }
   void closeWrite() override { to_.closeWrite(); }
   void abort() override { to_.abort(); }
+  bool closedByPeer() const override { return to_.closedByPeer(); }
 
  private:
   ByteStream& to_;
@@ -467,8 +468,12 @@ class ProxyTest : public ::testing::Test {
   // `traffic_policy`, when given, is the DestinationRule's trafficPolicy (flow style).
   void start(std::string_view http, std::string_view extra = "",
              std::string_view traffic_policy = "") {
-    std::string yaml = podYaml("api-v1", "v1", v1_.port()) + podYaml("api-v2", "v2", v2_.port()) +
-                       R"(apiVersion: v1
+    std::string yaml =
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: "
+        "{sluice.dev/dataplane-mode: ambient}}\n---\n" +
+        podYaml("api-v1", "v1", v1_.port(), !outside_mesh_.contains("v1")) +
+        podYaml("api-v2", "v2", v2_.port(), !outside_mesh_.contains("v2")) +
+        R"(apiVersion: v1
 kind: Service
 metadata: {name: api, namespace: shop}
 spec:
@@ -509,12 +514,45 @@ spec:
     proxy_->setRoutes(routes_);
   }
 
-  static std::string podYaml(const std::string& name, const std::string& version, uint16_t port) {
+  // A pod of namespace shop (enrolled); `meshed` false opts it out of the mesh.
+  static std::string podYaml(const std::string& name, const std::string& version, uint16_t port,
+                             bool meshed) {
     return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
            ", namespace: shop, labels: {app: api, version: " + version +
+           (meshed ? "" : ", sluice.dev/dataplane-mode: none") +
            "}}\nspec:\n  serviceAccountName: api\n  containers: [{name: app, ports: [{name: http, "
            "containerPort: " +
            std::to_string(port) + "}]}]\nstatus: {phase: Running, podIP: 127.0.0.1}\n---\n";
+  }
+
+  // Three pooled connections to v1 that the app closed are not used for the next requests.
+  void expectClosedPooledConnectionsAreNotReused() {
+    // No retries: a request sent on a connection the app has closed would fail outright.
+    start("    - route: [{destination: {host: api, subset: v1}}]\n      retries: {attempts: 0}\n");
+    // Given three pooled connections to v1 that the app closed after answering on them (as its
+    // keep-alive timeout does while they idle),
+    v1_.hang_up_next = 3;
+    withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
+      using namespace asio::experimental::awaitable_operators;
+      auto [a, b, c] =
+          co_await (http2Request(client, "GET", "/1", "") &&
+                    http2Request(client, "GET", "/2", "") && http2Request(client, "GET", "/3", ""));
+      for (const auto* got : {&a, &b, &c}) EXPECT_EQ(got->status, 200);
+      EXPECT_TRUE(co_await sluice::testing::eventually([&] { return v1_.closed == 3; }, 5s));
+    });
+    ASSERT_EQ(v1_.connections, 3);
+    // then the next requests are answered, on a new connection: the first is an upload too
+    // large to send again, so only not trying a closed connection gets it through.
+    const std::string upload = randomBytes((1 << 20) + 4096, 13);
+    const std::string post =
+        "POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: " + std::to_string(upload.size()) +
+        "\r\n\r\n" + upload;
+    auto responses = exchange(post + get("/5"));
+    ASSERT_EQ(responses.size(), 2u);
+    EXPECT_EQ(responses[0].status, 200) << responses[0].body;
+    EXPECT_EQ(responses[1].status, 200) << responses[1].body;
+    EXPECT_EQ(v1_.requests, 5);
+    EXPECT_EQ(v1_.connections, 4);
   }
 
   // Sends `requests` (as downstream bytes, in reads of at most `piece`) on one connection and
@@ -614,6 +652,7 @@ spec:
   telemetry::ClusterMetrics cluster_metrics_{registry_};
   std::unique_ptr<Proxy> proxy_;
   int tunnels_ = 0;
+  std::set<std::string> outside_mesh_;  // versions whose pod start() opts out of the mesh
   std::vector<std::string> peers_;
 };
 
@@ -845,27 +884,31 @@ TEST_F(ProxyTest, PooledUpstreamConnectionIsClosedAfterIdleTimeout) {
 }
 
 TEST_F(ProxyTest, PooledUpstreamConnectionsTheAppClosedAreNotReused) {
-  // No retries: a request sent on a connection the app has closed would fail outright.
-  start("    - route: [{destination: {host: api, subset: v1}}]\n      retries: {attempts: 0}\n");
-  // Given three pooled connections to v1 that the app closed after answering on them (as its
-  // keep-alive timeout does while they idle),
-  v1_.hang_up_next = 3;
-  withHttp2Client([&](Http2Connection& client) -> asio::awaitable<void> {
-    using namespace asio::experimental::awaitable_operators;
-    auto [a, b, c] =
-        co_await (http2Request(client, "GET", "/1", "") && http2Request(client, "GET", "/2", "") &&
-                  http2Request(client, "GET", "/3", ""));
-    for (const auto* got : {&a, &b, &c}) EXPECT_EQ(got->status, 200);
-    EXPECT_TRUE(co_await sluice::testing::eventually([&] { return v1_.closed == 3; }, 5s));
-  });
-  ASSERT_EQ(v1_.connections, 3);
-  // then the next requests are answered, on a new connection.
-  auto responses = exchange(get("/4") + get("/5"), get("/4").size());
+  expectClosedPooledConnectionsAreNotReused();
+}
+
+TEST_F(ProxyTest, PooledPlainConnectionsTheAppClosedAreNotReused) {
+  outside_mesh_ = {"v1"};
+  expectClosedPooledConnectionsAreNotReused();
+  EXPECT_EQ(tunnels_, 0);
+}
+
+TEST_F(ProxyTest, EndpointOutsideTheMeshIsCalledOverPlainTcp) {
+  // Given v2's pod opted out of the mesh (its ztunnel takes no HBONE for it),
+  outside_mesh_ = {"v2"};
+  start(kByPath);
+  // then its requests reach it over plain TCP, while v1's still go through HBONE.
+  auto responses = exchange(get("/v2/hello") + get("/v2/again"));
   ASSERT_EQ(responses.size(), 2u);
-  EXPECT_EQ(responses[0].status, 200) << responses[0].body;
-  EXPECT_EQ(responses[1].status, 200) << responses[1].body;
-  EXPECT_EQ(v1_.requests, 5);
-  EXPECT_EQ(v1_.connections, 4);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, "v2");
+  EXPECT_EQ(responses[1].body, "v2");
+  EXPECT_EQ(tunnels_, 0);
+  EXPECT_EQ(v2_.connections, 1);  // kept alive between the two
+  responses = exchange(get("/other"));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].body, "v1");
+  EXPECT_EQ(tunnels_, 1);
 }
 
 TEST_F(ProxyTest, ConnectionCloseFromTheClientEndsTheConnectionAfterTheResponse) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "core/config/loader.h"
@@ -221,6 +222,33 @@ TEST(ServiceRoutes, HbonePortIsConfigurableForTests) {
   ASSERT_NE(action, nullptr);
   EXPECT_EQ(config->clusters.at(action->clusters.at(0).cluster).endpoints.at(0).hbone.port(),
             25008);
+}
+
+TEST(ServiceRoutes, OnlyEnrolledPodsAreReachedOverHbone) {
+  // Given namespace shop in ambient mode, with pod api-v1-b opted out,
+  std::string shop(kShop);
+  const std::string_view pod = "metadata: {name: api-v1-b, namespace: shop, labels: {";
+  shop.replace(shop.find(pod), pod.size(), std::string(pod) + "sluice.dev/dataplane-mode: none, ");
+  constexpr std::string_view kAmbient = R"(apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {sluice.dev/dataplane-mode: ambient}}
+---
+)";
+  auto config = compile(with({kAmbient, shop}));
+  const RouteAction* action = route(*config, at("/"));
+  ASSERT_NE(action, nullptr);
+  // then the enrolled pods take HBONE and the opted-out one plain TCP,
+  std::map<std::string, bool> meshed;
+  for (const auto& endpoint : config->clusters.at(action->clusters.at(0).cluster).endpoints)
+    meshed[endpoint.workload] = endpoint.meshed;
+  EXPECT_THAT(meshed, ::testing::ElementsAre(::testing::Pair("shop/api-v1-a", true),
+                                             ::testing::Pair("shop/api-v1-b", false),
+                                             ::testing::Pair("shop/api-v2-a", true)));
+  // and without the namespace label nothing in it is in the mesh.
+  config = compile(with({kShop}));
+  for (const auto& endpoint :
+       config->clusters.at(route(*config, at("/"))->clusters.at(0).cluster).endpoints)
+    EXPECT_FALSE(endpoint.meshed) << endpoint.workload;
 }
 
 TEST(ServiceRoutes, WithoutVirtualServiceEveryEndpointGetsIstioDefaultRetries) {
