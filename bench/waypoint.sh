@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Waypoint benchmark in the local lab (sluicectl lab): HTTP from a client pod to an application
 # pod directly, through the Sluice waypoint (sluice-waypoint's plain listener, HBONE to the
-# application pod's ztunnel), through HAProxy 2.6 as an L7 proxy with the same routes and
+# application pod's ztunnel; and plain HTTP to the pod while it is outside the mesh,
+# sluice-plain), through HAProxy 2.6 as an L7 proxy with the same routes and
 # retries, and along the mesh's full path (client pod, ztunnel, waypoint, ztunnel, application
 # pod), in one run. See bench/README.md for what each figure means and how it is taken.
 set -euo pipefail
@@ -64,7 +65,7 @@ CONNS=64
 PACED_RATE=1000
 PACED_CONNS=32
 PACED_SECONDS=$((2 * DURATION))
-SYSTEMS=(direct sluice haproxy haproxy-mtls sluice-full-path sluice-full-path-passthrough)
+SYSTEMS=(direct sluice haproxy haproxy-mtls sluice-plain sluice-full-path sluice-full-path-passthrough)
 METRICS=(http1_c64_rps http2_c64_rps http1_c1_p50_us http1_c1_p99_us at_1k_rps_vcpu rss_mib)
 ZTUNNEL_ARGS=(--access-log none --no-admin --log-level warn)
 
@@ -323,7 +324,7 @@ target() {
   case $1 in
     direct) echo "$SERVER_IP:$P_HTTP" ;;
     haproxy | haproxy-mtls) echo "$PROXY_IP:$P_HAPROXY" ;;
-    sluice | sluice-full-path-passthrough) echo "$PROXY_IP:$P_HTTP" ;;
+    sluice | sluice-plain | sluice-full-path-passthrough) echo "$PROXY_IP:$P_HTTP" ;;
     sluice-full-path) echo "$SERVICE_VIP:$SERVICE_PORT" ;;
   esac
 }
@@ -334,7 +335,7 @@ check_path() {
   addr=$(target "$sys")
   peer=$(client_peer "${addr%:*}" "${addr#*:}") || bench_die "$sys: the client pod cannot connect to $addr"
   case $sys in
-    direct | haproxy | haproxy-mtls | sluice)
+    direct | haproxy | haproxy-mtls | sluice | sluice-plain)
       [[ $peer == "$addr" ]] || bench_die "$sys: the client pod's connection to $addr went to $peer (captured)"
       ;;
     sluice-full-path | sluice-full-path-passthrough)
@@ -342,11 +343,11 @@ check_path() {
       ;;
   esac
   case $sys in
-    direct | haproxy | haproxy-mtls)
+    direct | haproxy | haproxy-mtls | sluice-plain)
       (($(conns_in "$SERVER_POD" sport "$HBONE_PORT") == 0)) || bench_die "$sys: HBONE into the server pod: it is meshed"
       ;;&
-    haproxy)
-      (($(conns_to "$PROXY_POD" "$SERVER_IP" "$P_HTTP") > 0)) || bench_die "$sys: HAProxy holds no connection to the application"
+    haproxy | sluice-plain)
+      (($(conns_to "$PROXY_POD" "$SERVER_IP" "$P_HTTP") > 0)) || bench_die "$sys: the proxy holds no connection to the application"
       ;;
     haproxy-mtls)
       (($(conns_to "$PROXY_POD" "$NODE_B_IP" "$P_HTTP") > 0)) || bench_die "$sys: HAProxy holds no connection to the server side on node-b"
@@ -380,7 +381,7 @@ record() { bench_record "$SAMPLES" "$@"; }
 # beside it), or the three of the full path, summed.
 proxy_pids() {
   case $1 in
-    haproxy) echo "$PROXY_PID" ;;
+    haproxy | sluice-plain) echo "$PROXY_PID" ;;
     haproxy-mtls) echo "$PROXY_PID,$HAPROXY_B_PID" ;;
     sluice) echo "$PROXY_PID,$ZTUNNEL_B" ;;
     sluice-full-path | sluice-full-path-passthrough) echo "$PROXY_PID,$ZTUNNEL_A,$ZTUNNEL_B" ;;
@@ -464,6 +465,9 @@ one_run() {
   start_haproxy_mtls
   measure_system "$run" haproxy-mtls
   stop_proxy
+  start_waypoint  # the server pod is outside the mesh: the waypoint sends plain HTTP, as HAProxy
+  measure_system "$run" sluice-plain
+  stop_proxy
   mesh_phase server "$SERVER_POD" node-b
   start_waypoint
   measure_system "$run" sluice
@@ -488,7 +492,7 @@ print_table() {
   bench_load_note "$NCPU" "$LOAD_BEFORE"
   printf 'medians; ratios are to direct unless named; "better" says which way is good; - = not measured\n\n'
   {
-    printf 'metric\tdirect\tsluice\thaproxy\thaproxy-mtls\t%s\tsluice/direct\thaproxy/direct\tmtls/direct\t%s/direct\tsluice/haproxy\tsluice/mtls\tbetter\n' \
+    printf 'metric\tdirect\tsluice\thaproxy\thaproxy-mtls\tsluice-plain\t%s\tsluice/direct\thaproxy/direct\tmtls/direct\tplain/direct\t%s/direct\tsluice/mtls\tplain/haproxy\tbetter\n' \
       "$FULL_SYS" "$full_short"
     jq -r --arg metrics "${METRICS[*]}" --arg full "$FULL_SYS" '
       def fmt: if . == null then "-" elif . >= 100 then (. * 10 | round / 10 | tostring)
@@ -499,9 +503,10 @@ print_table() {
       | $metrics | split(" ")[] as $m
       | ($r | map(select(.metric == $m)) | map({(.system): .median}) | add // {}) as $by
       | [$m, ($by.direct | fmt), ($by.sluice | fmt), ($by.haproxy | fmt), ($by["haproxy-mtls"] | fmt),
-         ($by[$full] | fmt), ratio($by.sluice; $by.direct), ratio($by.haproxy; $by.direct),
-         ratio($by["haproxy-mtls"]; $by.direct), ratio($by[$full]; $by.direct),
-         ratio($by.sluice; $by.haproxy), ratio($by.sluice; $by["haproxy-mtls"]),
+         ($by["sluice-plain"] | fmt), ($by[$full] | fmt), ratio($by.sluice; $by.direct),
+         ratio($by.haproxy; $by.direct), ratio($by["haproxy-mtls"]; $by.direct),
+         ratio($by["sluice-plain"]; $by.direct), ratio($by[$full]; $by.direct),
+         ratio($by.sluice; $by["haproxy-mtls"]), ratio($by["sluice-plain"]; $by.haproxy),
          (if ($m | test("rps$")) then "higher" else "lower" end)]
       | @tsv' "$json"
   } | column -t -s $'\t'
@@ -517,6 +522,8 @@ print_table() {
       | line("http1_c64_rps sluice >= 0.70x direct";
              (if $s and $d then $s / $d >= 0.7 else null end);
              (if $s and $d then "\(r($s / $d))x" else "-" end)),
+        (($v["sluice-plain http1_c64_rps"]) as $p
+         | "  (sluice-plain, the same path as haproxy: \(if $p and $d then "\(r($p / $d))x direct, \(r($p / $v["haproxy http1_c64_rps"]))x haproxy" else "-" end))"),
         line("http1_c1_p99_us sluice <= haproxy"; (if $sp and $hp then $sp <= $hp else null end); "\($sp // "-") vs \($hp // "-") us"),
         line("at_1k_rps_vcpu sluice <= 0.03"; (if $cpu then $cpu <= 0.03 else null end); "\($cpu // "-") vCPU"),
         line("rss_mib sluice <= 20"; (if $rss then $rss <= 20 else null end); "\($rss // "-") MiB")' "$json"
@@ -541,6 +548,8 @@ How each figure is taken (lab: client pod $CLIENT_IP and proxy pod $PROXY_IP on 
                    ==(mTLS HBONE)==> ztunnel node-b -> server pod. Includes the destination ztunnel hop and its mTLS;
                    the haproxy path has neither (plain HTTP to the application)
   haproxy          nothing enrolled: client pod -> HAProxy 2.6 L7 (proxy pod, same routes and retries, haproxy/l7-proxy.cfg.in) -> server pod
+  sluice-plain     nothing enrolled: client pod -> sluice-waypoint --plain (the same routes) -> server pod over plain HTTP, as the
+                   waypoint reaches a pod outside the mesh: the haproxy path exactly
   haproxy-mtls     the same L7 proxy ==(mTLS, TLS 1.3, P-256, reused connections)==> HAProxy server side on node-b ($NODE_B_IP, TCP mode,
                    server.cfg.in) -> server pod: sluice's shape (proxy, mTLS hop, L4 proxy at the destination) built from HAProxy
   $FULL_SYS  $full_line
