@@ -1,10 +1,10 @@
 // The request body's way upstream (see body_pump.h).
 #include "waypoint/body_pump.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 
 namespace sluice::waypoint {
 
@@ -25,9 +25,12 @@ void BodyPump::start() {
 bool BodyPump::mayRead() const {
   switch (mode_) {
     case Mode::kAttached:
-    case Mode::kDraining: return true;
-    case Mode::kStarting: return false;
-    case Mode::kDetached: return !overflowed_ && kept_.size() < replay_limit_;
+    case Mode::kDraining:
+      return true;
+    case Mode::kStarting:
+      return false;
+    case Mode::kDetached:
+      return !overflowed_ && kept_.size() < replay_limit_;
   }
   return false;
 }

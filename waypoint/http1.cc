@@ -7,12 +7,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 
+#include "core/hbone/sockets.h"
 #include "core/hbone/stream.h"
 #include "waypoint/policy/match.h"
 
@@ -46,11 +46,9 @@ class SocketByteStream final : public ByteStream {
     ec = error;
     co_return n;
   }
+  // What the socket takes at once needs no trip through the event loop.
   asio::awaitable<void> write(asio::const_buffer data, error_code& ec) override {
-    auto [error, n] =
-        co_await asio::async_write(socket_, data, asio::as_tuple(asio::use_awaitable));
-    (void)n;
-    ec = error;
+    co_await hbone::writeAll(socket_, data, ec);
   }
   void closeWrite() override {
     error_code ignored;
@@ -223,8 +221,7 @@ HeaderList forwardableHeaders(const http::message<kRequest, Body>& message) {
   // Headers the Connection header names are hop-by-hop too.
   std::string connection;
   for (const auto& field : message.base())
-    if (equalsIgnoreCase(field.name_string(), "connection"))
-      (connection += field.value()) += ',';
+    if (equalsIgnoreCase(field.name_string(), "connection")) (connection += field.value()) += ',';
   HeaderList out;
   for (const auto& field : message.base()) {
     std::string_view name = field.name_string();

@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -29,8 +30,8 @@ Result<void> prepare(Socket& socket, const tcp& protocol, const SocketOptions& o
     socket.open(protocol, ec);
   }
   if (ec) return makeError("socket: " + ec.message());
-  if (options.mark != 0 && ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK,
-                                        &options.mark, sizeof options.mark) != 0)
+  if (options.mark != 0 && ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &options.mark,
+                                        sizeof options.mark) != 0)
     return makeError(std::string("SO_MARK: ") + std::strerror(errno) + " (needs CAP_NET_ADMIN)");
   return success();
 }
@@ -106,6 +107,13 @@ size_t sendNow(tcp::socket& socket, asio::const_buffer data, boost::system::erro
     break;
   }
   return sent;
+}
+
+asio::awaitable<void> writeAll(tcp::socket& socket, asio::const_buffer data,
+                               boost::system::error_code& ec) {
+  const size_t sent = sendNow(socket, data, ec);
+  if (ec || sent == data.size()) co_return;
+  co_await asio::async_write(socket, data + sent, asio::redirect_error(asio::use_awaitable, ec));
 }
 
 }  // namespace sluice::hbone

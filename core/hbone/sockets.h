@@ -38,5 +38,9 @@ boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connectSocket(
 // loop, where an async_write completing at once still queues its completion as a handler.
 size_t sendNow(boost::asio::ip::tcp::socket& socket, boost::asio::const_buffer data,
                boost::system::error_code& ec);
+// Writes all of `data`: sendNow(), then an async_write only for what the socket did not take.
+boost::asio::awaitable<void> writeAll(boost::asio::ip::tcp::socket& socket,
+                                      boost::asio::const_buffer data,
+                                      boost::system::error_code& ec);
 
 }  // namespace sluice::hbone

@@ -3,7 +3,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <memory>
 
 #include "core/hbone/sockets.h"
@@ -21,14 +20,8 @@ constexpr size_t kChunk = 64 * 1024;
 
 // Not zero-filled: an idle or chatty connection touches only the pages its bytes land in,
 // which keeps RSS per open stream low (a zeroed 64 KiB buffer costs 64 KiB at once).
-std::unique_ptr<uint8_t[]> chunkBuffer() { return std::make_unique_for_overwrite<uint8_t[]>(kChunk); }
-
-// Writes all of `data`, waiting only for what the socket does not take at once.
-asio::awaitable<void> writeAll(tcp::socket& socket, asio::const_buffer data,
-                               boost::system::error_code& ec) {
-  const size_t sent = sendNow(socket, data, ec);
-  if (ec || sent == data.size()) co_return;
-  co_await asio::async_write(socket, data + sent, asio::redirect_error(asio::use_awaitable, ec));
+std::unique_ptr<uint8_t[]> chunkBuffer() {
+  return std::make_unique_for_overwrite<uint8_t[]>(kChunk);
 }
 
 }  // namespace
@@ -45,8 +38,8 @@ asio::awaitable<SpliceResult> splice(tcp::socket& local, Stream& tunnel, ByteCou
     auto buffer = chunkBuffer();
     for (;;) {
       boost::system::error_code ec;
-      const size_t n = co_await local.async_read_some(asio::buffer(buffer.get(), kChunk),
-                                                      asio::redirect_error(asio::use_awaitable, ec));
+      const size_t n = co_await local.async_read_some(
+          asio::buffer(buffer.get(), kChunk), asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::eof) {
         tunnel.closeWrite();
         co_return;
@@ -128,8 +121,8 @@ asio::awaitable<SpliceResult> splice(tcp::socket& local, tcp::socket& remote, By
       if (ec) {
         if (result.error.empty() && ec != asio::error::operation_aborted &&
             ec != asio::error::bad_descriptor)
-          result.error = (outward ? "local" : "remote") + std::string(" connection failed: ") +
-                         ec.message();
+          result.error =
+              (outward ? "local" : "remote") + std::string(" connection failed: ") + ec.message();
         abortSocket(from);
         abortSocket(to);
         co_return;

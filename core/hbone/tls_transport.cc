@@ -6,7 +6,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include "core/hbone/sockets.h"
 
@@ -93,11 +92,7 @@ asio::awaitable<void> TlsTransport::flush(boost::system::error_code& ec) {
     const auto records = asio::buffer(data, static_cast<size_t>(size)) + out_sent_;
     out_sent_ = 0;
     // Most batches fit the socket at once: then no trip through the event loop.
-    const size_t sent = sendNow(socket_, records, ec);
-    if (!ec && sent < records.size()) {
-      co_await asio::async_write(socket_, records + sent,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    }
+    co_await writeAll(socket_, records, ec);
     discard(full, static_cast<size_t>(size));
     BIO_free(spare_);  // our own reference: the SSL holds it now
     spare_ = full;
