@@ -32,41 +32,12 @@ keep-alive connections (wrk) against an HAProxy 'http-request return' applicatio
 EOF
 }
 
-BUILD_DIR=./build
-RUNS=3
-QUICK=0
-DURATION=5
-JSON_OUT=""
-LOGS_OUT=""
 NCPU=$(nproc)
 ONLINE_CPUS=$(</sys/devices/system/cpu/online)
-
-while (($#)); do
-  case $1 in
-    --build) BUILD_DIR=${2:?--build needs a directory}; shift 2 ;;
-    --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
-    --quick) QUICK=1; shift ;;
-    --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
-    --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
-    --logs) LOGS_OUT=${2:?--logs needs a directory}; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; bench_die "unknown argument: $1" ;;
-  esac
-done
-if ((QUICK)); then
-  RUNS=1
-  DURATION=2
-fi
-for n in RUNS DURATION; do
-  [[ ${!n} =~ ^[0-9]+$ ]] || bench_die "${n,,} must be a non-negative integer, got '${!n}'"
-done
-((RUNS >= 1 && RUNS <= 20)) || bench_die "--runs must be 1..20"
-((DURATION >= 1 && DURATION <= 60)) || bench_die "--duration must be 1..60 seconds"
+bench_parse_options "$@"
 (($(id -u) == 0)) || bench_die "the lab needs root (network namespaces, cgroups, BPF)"
 
 bench_require iperf3 sockperf haproxy wrk curl jq ss openssl bpftool timeout column
-if [[ -n $JSON_OUT ]]; then JSON_OUT=$(realpath -m -- "$JSON_OUT"); fi
-if [[ -n $LOGS_OUT ]]; then LOGS_OUT=$(realpath -m -- "$LOGS_OUT"); fi
 
 # --- the binaries under test ---------------------------------------------------------------
 
@@ -172,15 +143,7 @@ EOF
   mv -f -- "$CONFIG/mesh.yaml.tmp" "$CONFIG/mesh.yaml"
 }
 
-show_log_tail() {
-  local file
-  for file in "$@"; do
-    [[ -s $file ]] || continue
-    printf -- '--- last lines of %s:\n' "${file##*/}" >&2
-    tail -n 15 "$file" >&2
-  done
-}
-show_lab_logs() { show_log_tail "$RUN_DIR"/*.log "$LOGS"/haproxy-*.log; }
+show_lab_logs() { bench_log_tails "$RUN_DIR"/*.log "$LOGS"/haproxy-*.log; }
 
 # lab_up off|on: a fresh lab whose agents run with that local-acceleration setting. The
 # namespace starts unlabelled with acceleration off (direct and haproxy come first) and
@@ -197,7 +160,7 @@ lab_up() {
   "$SLUICECTL" lab up --config "$CONFIG" "${LAB[@]}" --local-acceleration "$accel" \
     --agent "$BENCH_TMP/bin/agent/sluice-agent" --ztunnel "$BENCH_TMP/bin/ztunnel/sluice-ztunnel" \
     "${args[@]}" >"$LAB_LOGS/lab-up.log" 2>&1 || {
-    show_log_tail "$LAB_LOGS/lab-up.log"
+    bench_log_tails "$LAB_LOGS/lab-up.log"
     bench_die "sluicectl lab up --local-acceleration $accel failed"
   }
   RUN_DIR=$(lab_status | jq -r .runDir)
@@ -283,7 +246,7 @@ start_haproxy_pair() {
       haproxy -db -f "$CONFIG/haproxy-common.cfg" -f "$CONFIG/haproxy-$side.cfg"
     HAPROXY_PIDS+=("$BENCH_LAST_PID")
     bench_wait_until 15 node_listening "$node" "$ip" "$P_HTTP" || {
-      show_log_tail "$LAB_LOGS/haproxy-$side.log"
+      bench_log_tails "$LAB_LOGS/haproxy-$side.log"
       bench_die "HAProxy on $node ($ip) did not start"
     }
   done
@@ -373,11 +336,6 @@ check_accel() {
 # --- measurements: each prints its figures on stdout, or fails ------------------------------
 
 record() { bench_record "$SAMPLES" "$@"; }
-RUN_FAILURES=0
-failed() {
-  RUN_FAILURES=$((RUN_FAILURES + 1))
-  bench_warn "$*"
-}
 
 measure_system() {
   local run=$1 sys=$2 ip values a b
@@ -391,7 +349,7 @@ measure_system() {
     read -r a b <<<"$values"
     record "$sys" rr_p50_us "$a"
     record "$sys" rr_p99_us "$b"
-  else failed "latency via $sys"; fi
+  else bench_failed "latency via $sys"; fi
 
   accel_mark
   if values=$(bench_iperf3 "$ip" "$P_IPERF" "$DURATION" lab_exec "$CLIENT_POD" --); then
@@ -399,19 +357,19 @@ measure_system() {
     # Nearly all of iperf3's bytes go through the local hop, so nearly all must be redirected.
     check_accel "$sys" throughput $((b * 9 / 10))
     record "$sys" throughput_gbps "$a"
-  else failed "throughput via $sys"; fi
+  else bench_failed "throughput via $sys"; fi
 
   accel_mark
   if values=$(bench_wrk_rps "http://$ip:$P_HTTP/" "$DURATION" -c "$WRK_CONNS" -- lab_exec "$CLIENT_POD" --); then
     check_accel "$sys" http
     record "$sys" http1_c64_rps "$values"
-  else failed "HTTP/1.1 requests/s via $sys"; fi
+  else bench_failed "HTTP/1.1 requests/s via $sys"; fi
 
   if meshed "$sys" && (($(hbone_conns) == 0)); then
     bench_die "$sys: no HBONE connection into the server pod after the tests: traffic bypassed the mesh"
   fi
   if [[ $sys == haproxy ]] && ! haproxy_pair_alive; then
-    show_log_tail "$LAB_LOGS"/haproxy-*.log
+    bench_log_tails "$LAB_LOGS"/haproxy-*.log
     bench_die "an HAProxy of the pair died during run $run"
   fi
 }
@@ -515,14 +473,4 @@ bench_make_certs "$CERTS" "$NS" client server || bench_die "openssl could not ma
 render_app
 for ((run = 1; run <= RUNS; run++)); do one_run "$run"; done
 
-jq_doc=$BENCH_TMP/results.json
-bench_results_json "$SAMPLES" capture "$RUNS" "${SYSTEMS[*]}" "${METRICS[*]}" >"$jq_doc"
-print_table "$jq_doc"
-if [[ -n $JSON_OUT ]]; then
-  cp -- "$jq_doc" "$JSON_OUT"
-  bench_log "results written to $JSON_OUT"
-fi
-if ((RUN_FAILURES)); then
-  bench_warn "$RUN_FAILURES measurement(s) failed; their figures are missing above"
-  exit 1
-fi
+bench_finish "$SAMPLES" capture "$RUNS" "${SYSTEMS[*]}" "${METRICS[*]}" "$JSON_OUT" "$BENCH_FAILURES" print_table

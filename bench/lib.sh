@@ -117,20 +117,28 @@ bench_render() {
 # as server and as client certificate: DIR/NAME.pem holds certificate and key, as HAProxy reads
 # them. The same kind of certificate a ztunnel gets from its CA (see README.md, "tunnel.sh").
 bench_make_certs() {
-  local dir=$1 ns=$2 name p256=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc)
+  local dir=$1 ns=$2 name
   shift 2
   mkdir -p "$dir" || return 1
-  openssl req -x509 "${p256[@]}" -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 \
     -subj "/O=sluice-bench/CN=bench root" -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
   for name in "$@"; do
-    openssl req -x509 -CA "$dir/ca.pem" -CAkey "$dir/ca.key" "${p256[@]}" -keyout "$dir/$name.key" \
-      -out "$dir/$name.crt" -days 1 -subj "/O=sluice-bench" \
-      -addext "subjectAltName=critical,URI:spiffe://cluster.local/ns/$ns/sa/$name" \
-      -addext "keyUsage=critical,digitalSignature" -addext "extendedKeyUsage=serverAuth,clientAuth" \
-      -addext "basicConstraints=critical,CA:FALSE" 2>/dev/null || return 1
+    bench_leaf_cert "$dir/ca.pem" "$dir/ca.key" "$ns" "$name" "$dir/$name" || return 1
     cat "$dir/$name.crt" "$dir/$name.key" >"$dir/$name.pem"
   done
+}
+
+# bench_leaf_cert CA_PEM CA_KEY NAMESPACE NAME OUT [KEY]: OUT.crt, a leaf CA_PEM signs for
+# spiffe://cluster.local/ns/NAMESPACE/sa/NAME (server and client use), for a new P-256 key
+# (written to OUT.key) or for the existing private key KEY.
+bench_leaf_cert() {
+  local key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout "$5.key")
+  [[ -z ${6-} ]] || key=(-key "$6")
+  openssl req -x509 -CA "$1" -CAkey "$2" "${key[@]}" -out "$5.crt" -days 1 -subj "/O=sluice-bench" \
+    -addext "subjectAltName=critical,URI:spiffe://cluster.local/ns/$3/sa/$4" \
+    -addext "keyUsage=critical,digitalSignature" -addext "extendedKeyUsage=serverAuth,clientAuth" \
+    -addext "basicConstraints=critical,CA:FALSE" 2>/dev/null
 }
 
 # Load generators. Each takes an optional PREFIX command (e.g. `taskset -c 0`, or
@@ -356,9 +364,11 @@ bench_lab_leftovers() {
   [[ -z $found ]] || bench_warn "lab $id left behind: $found"
 }
 
-# bench_parse_options ARG...: the options of the lab benchmarks (--build, --runs, --quick,
+# bench_parse_options ARG...: the options every benchmark takes (--build, --runs, --quick,
 # --duration, --json, --logs, -h), checked; sets BUILD_DIR, RUNS, QUICK, DURATION (--quick: 1
 # run of 2 s tests), JSON_OUT and LOGS_OUT (absolute), and prints the caller's usage() for -h.
+# A script with options of its own (each taking a value) defines bench_script_option NAME VALUE,
+# which takes one or returns 1.
 bench_parse_options() {
   BUILD_DIR=./build RUNS=3 QUICK=0 DURATION=5 JSON_OUT="" LOGS_OUT=""
   while (($#)); do
@@ -370,7 +380,15 @@ bench_parse_options() {
       --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
       --logs) LOGS_OUT=${2:?--logs needs a directory}; shift 2 ;;
       -h | --help) usage; exit 0 ;;
-      *) usage >&2; bench_die "unknown argument: $1" ;;
+      *)
+        if declare -F bench_script_option >/dev/null && bench_script_option "$1" "${2-}"; then
+          [[ -n ${2-} ]] || bench_die "$1 needs a value"
+          shift 2
+        else
+          usage >&2
+          bench_die "unknown argument: $1"
+        fi
+        ;;
     esac
   done
   if ((QUICK)); then RUNS=1 DURATION=2; fi

@@ -32,44 +32,26 @@ idle and per open stream, and proxy CPU seconds per GB moved.
 EOF
 }
 
-BUILD_DIR=./build
-RUNS=3
-QUICK=0
-DURATION=5
-JSON_OUT=""
 ONLINE_CPUS=$(</sys/devices/system/cpu/online)
 NCPU=$(nproc)
 WORKERS=$((NCPU < 4 ? NCPU : 4))
 STREAMS=1000
 PIN_CPU=0
 CONNS=8
-LOGS_OUT=""
-
-while (($#)); do
+# This script's own options, beside bench_parse_options' common ones.
+bench_script_option() {
   case $1 in
-    --build) BUILD_DIR=${2:?--build needs a directory}; shift 2 ;;
-    --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
-    --quick) QUICK=1; shift ;;
-    --duration) DURATION=${2:?--duration needs seconds}; shift 2 ;;
-    --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
-    --workers) WORKERS=${2:?--workers needs a number}; shift 2 ;;
-    --streams) STREAMS=${2:?--streams needs a number}; shift 2 ;;
-    --pin-cpu) PIN_CPU=${2:?--pin-cpu needs a CPU number}; shift 2 ;;
-    --conns) CONNS=${2:?--conns needs a number}; shift 2 ;;
-    --logs) LOGS_OUT=${2:?--logs needs a directory}; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; bench_die "unknown argument: $1" ;;
+    --workers) WORKERS=$2 ;;
+    --streams) STREAMS=$2 ;;
+    --pin-cpu) PIN_CPU=$2 ;;
+    --conns) CONNS=$2 ;;
+    *) return 1 ;;
   esac
-done
-if ((QUICK)); then
-  RUNS=1
-  DURATION=2
-fi
-for n in RUNS DURATION WORKERS STREAMS PIN_CPU CONNS; do
+}
+bench_parse_options "$@"
+for n in WORKERS STREAMS PIN_CPU CONNS; do
   [[ ${!n} =~ ^[0-9]+$ ]] || bench_die "${n,,} must be a non-negative integer, got '${!n}'"
 done
-((RUNS >= 1 && RUNS <= 20)) || bench_die "--runs must be 1..20"
-((DURATION >= 1 && DURATION <= 60)) || bench_die "--duration must be 1..60 seconds"
 ((STREAMS >= 1 && STREAMS <= 5000)) || bench_die "--streams must be 1..5000"
 ((WORKERS >= 1)) || bench_die "--workers must be at least 1"
 ((PIN_CPU < NCPU)) || bench_die "--pin-cpu $PIN_CPU: this machine has CPUs $ONLINE_CPUS"
@@ -157,38 +139,7 @@ proxy_pids() {
   esac
 }
 
-show_log_tail() {
-  local file
-  for file in "$@"; do
-    [[ -s $file ]] || continue
-    printf -- '--- last lines of %s:\n' "${file##*/}" >&2
-    tail -n 15 "$file" >&2
-  done
-}
-
 # --- static set-up: certificates, mesh configuration, applications -------------------------
-
-make_certs() {
-  local dir=$1 name
-  mkdir -p "$dir"
-  (
-    cd "$dir"
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
-    openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/O=sluice-bench/CN=bench root" \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -out ca.pem 2>/dev/null
-    for name in client server; do
-      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name.key" 2>/dev/null
-      openssl req -new -key "$name.key" -subj "/O=sluice-bench" -out "$name.csr" 2>/dev/null
-      printf '%s\n' "subjectAltName=critical,URI:spiffe://cluster.local/ns/demo/sa/$name" \
-        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth,clientAuth" \
-        "basicConstraints=critical,CA:FALSE" >"$name.ext"
-      openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 1 \
-        -extfile "$name.ext" -out "$name.crt" 2>/dev/null
-      cat "$name.crt" "$name.key" >"$name.pem"
-    done
-  ) || bench_die "openssl could not make the HAProxy certificates"
-}
 
 write_mesh() {
   mkdir -p "$BENCH_TMP/mesh"
@@ -238,7 +189,7 @@ start_apps() {
   local port
   for port in "$P_IPERF" "$P_SOCKPERF" "$P_HTTP" "$P_STREAMS"; do
     bench_wait_until 15 bench_is_listening "$SERVER_IP" "$port" || {
-      show_log_tail "$log"/*.log
+      bench_log_tails "$log"/*.log
       bench_die "application on $SERVER_IP:$port did not start"
     }
   done
@@ -254,7 +205,7 @@ start_sluice() {
     --admin "$ADMIN_IP:15000" --metrics "$ADMIN_IP:15020" --readiness "$ADMIN_IP:15021"
   local node_b=$BENCH_LAST_PID
   bench_wait_until 30 bench_http_ok "http://$ADMIN_IP:15021/healthz/ready" || {
-    show_log_tail "$log/ztunnel-node-b.log"
+    bench_log_tails "$log/ztunnel-node-b.log"
     bench_die "ztunnel node-b not ready within 30 s"
   }
   local outbound=() port
@@ -266,7 +217,7 @@ start_sluice() {
     "${outbound[@]}"
   local node_a=$BENCH_LAST_PID
   bench_wait_until 30 bench_http_ok "http://$ADMIN_IP:15121/healthz/ready" || {
-    show_log_tail "$log/ztunnel-node-a.log"
+    bench_log_tails "$log/ztunnel-node-a.log"
     bench_die "ztunnel node-a not ready within 30 s"
   }
   PROXY_PIDS_sluice=("$node_a" "$node_b")
@@ -282,7 +233,7 @@ start_haproxy() {
   local client=$BENCH_LAST_PID
   if ! bench_wait_until 15 bench_is_listening "$HAP_TLS_IP" "$P_STREAMS" ||
     ! bench_wait_until 15 bench_is_listening "$HAP_ENTRY_IP" "$P_STREAMS"; then
-    show_log_tail "$log"/haproxy-*.log
+    bench_log_tails "$log"/haproxy-*.log
     bench_die "HAProxy pair did not start"
   fi
   PROXY_PIDS_haproxy=("$client" "$server")
@@ -309,9 +260,8 @@ warm_up() {
 log_tls() {
   local certs=$BENCH_TMP/certs ca=$BENCH_TMP/ca out
   # A throw-away client certificate from the ztunnel's own root, only for this probe.
-  openssl x509 -req -in "$certs/client.csr" -CA "$ca/root-cert.pem" -CAkey "$ca/root-key.pem" \
-    -CAserial "$certs/probe.srl" -CAcreateserial -days 1 -extfile "$certs/client.ext" \
-    -out "$certs/probe.crt" 2>/dev/null || return 0
+  bench_leaf_cert "$ca/root-cert.pem" "$ca/root-key.pem" demo client "$certs/probe" \
+    "$certs/client.key" || return 0
   out=$(timeout 5 openssl s_client -connect "$SERVER_IP:15008" -alpn h2 -brief -cert "$certs/probe.crt" \
     -key "$certs/client.key" -CAfile "$ca/root-cert.pem" </dev/null 2>&1 || true)
   bench_log "sluice HBONE handshake: $(tls_summary <<<"$out")"
@@ -407,11 +357,6 @@ measure_memory() {
 # --- one run -------------------------------------------------------------------------------
 
 record() { bench_record "$SAMPLES" "$@"; }
-RUN_FAILURES=0
-failed() {
-  RUN_FAILURES=$((RUN_FAILURES + 1))
-  bench_warn "$*"
-}
 
 one_run() {
   local run=$1 sys values a b
@@ -420,7 +365,7 @@ one_run() {
   start_haproxy
   for sys in "${SYSTEMS[@]}"; do
     warm_up "$sys" || {
-      show_log_tail "$BENCH_TMP"/logs/*.log
+      bench_log_tails "$BENCH_TMP"/logs/*.log
       bench_die "no echo through $sys within 20 s"
     }
   done
@@ -432,7 +377,7 @@ one_run() {
       read -r a b <<<"$values"
       record "$sys" rss_idle_mib "$a"
       record "$sys" rss_per_stream_kib "$b"
-    else failed "memory via $sys"; fi
+    else bench_failed "memory via $sys"; fi
   done
 
   bench_log "run $run: throughput (iperf3, 1 stream, ${DURATION}s)"
@@ -441,7 +386,7 @@ one_run() {
       read -r a b <<<"$values"
       record "$sys" throughput_gbps "$a"
       [[ $b == - ]] || record "$sys" cpu_s_per_gb "$b"
-    else failed "throughput via $sys"; fi
+    else bench_failed "throughput via $sys"; fi
   done
 
   bench_log "run $run: request/response latency (sockperf ping-pong, 64 B, unpinned)"
@@ -450,7 +395,7 @@ one_run() {
       read -r a b <<<"$values"
       record "$sys" rr_p50_us "$a"
       record "$sys" rr_p99_us "$b"
-    else failed "latency via $sys"; fi
+    else bench_failed "latency via $sys"; fi
   done
 
   bench_log "run $run: request/response latency pinned to CPU $PIN_CPU"
@@ -459,21 +404,21 @@ one_run() {
       read -r a b <<<"$values"
       record "$sys" rr_pinned_p50_us "$a"
       record "$sys" rr_pinned_p99_us "$b"
-    else failed "pinned latency via $sys"; fi
+    else bench_failed "pinned latency via $sys"; fi
   done
 
   bench_log "run $run: connection rate (wrk, $CONNS connections, 1 request each)"
   for sys in "${SYSTEMS[@]}"; do
     if values=$(measure_conn_rate "$sys"); then
       record "$sys" conn_rate_rps "$values"
-    else failed "connection rate via $sys"; fi
+    else bench_failed "connection rate via $sys"; fi
   done
 
   for sys in sluice haproxy; do
     local pid
     for pid in $(proxy_pids "$sys"); do
       bench_alive "$pid" || {
-        show_log_tail "$BENCH_TMP"/logs/*.log
+        bench_log_tails "$BENCH_TMP"/logs/*.log
         bench_die "a $sys proxy process ($pid) died during run $run"
       }
     done
@@ -526,21 +471,11 @@ EOF
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$BENCH_TMP/logs"
 bench_log "addresses $PREFIX.0/24, ztunnel $ZTUNNEL, $RUNS run(s) of ${DURATION}s tests"
-make_certs "$BENCH_TMP/certs"
+bench_make_certs "$BENCH_TMP/certs" demo client server || bench_die "openssl could not make the HAProxy certificates"
 write_mesh
 render_haproxy
 ulimit -n "$(ulimit -Hn)" # thousands of streams need fds in every process
 start_apps
 for ((run = 1; run <= RUNS; run++)); do one_run "$run"; done
 
-jq_doc=$BENCH_TMP/results.json
-bench_results_json "$SAMPLES" tunnel "$RUNS" "${SYSTEMS[*]}" "${METRICS[*]}" >"$jq_doc"
-print_table "$jq_doc"
-if [[ -n $JSON_OUT ]]; then
-  cp -- "$jq_doc" "$JSON_OUT"
-  bench_log "results written to $JSON_OUT"
-fi
-if ((RUN_FAILURES)); then
-  bench_warn "$RUN_FAILURES measurement(s) failed; their figures are missing above"
-  exit 1
-fi
+bench_finish "$SAMPLES" tunnel "$RUNS" "${SYSTEMS[*]}" "${METRICS[*]}" "$JSON_OUT" "$BENCH_FAILURES" print_table
