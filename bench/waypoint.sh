@@ -31,12 +31,17 @@ connection, the proxy's CPU at a fixed 1,000 requests/s and its RSS after the lo
   --json FILE        also write the results document to FILE
   --logs DIR         keep every lab's logs, the mesh YAML, the HAProxy configuration and the
                      samples in DIR (default: removed)
+  --systems LIST     measure only these (comma-separated; default all): direct, haproxy,
+                     haproxy-mtls, haproxy-tcp, sluice-plain, sluice, sluice-full-path. For
+                     A/B runs of one system, e.g. --systems direct,sluice-plain per build
   -h, --help         this text
 EOF
 }
 
 NCPU=$(nproc)
 ONLINE_CPUS=$(</sys/devices/system/cpu/online)
+ONLY=""
+bench_script_option() { [[ $1 == --systems ]] && ONLY=$2; }
 bench_parse_options "$@"
 (($(id -u) == 0)) || bench_die "the lab needs root (network namespaces, cgroups, BPF)"
 
@@ -59,13 +64,22 @@ SERVICE_VIP=198.19.0.10
 SERVICE_PORT=80
 P_HTTP=8080     # the application; also the waypoint's plain listener in the proxy pod
 P_HAPROXY=8081  # the HAProxy L7 baseline in the proxy pod
+P_HAPROXY_TCP=8082  # the HAProxy L4 floor in the proxy pod
 P_ADMIN=15000   # the waypoint's admin (config_dump), on the proxy pod's loopback
 HBONE_PORT=15008
 CONNS=64
 PACED_RATE=1000
 PACED_CONNS=32
 PACED_SECONDS=$((2 * DURATION))
-SYSTEMS=(direct sluice haproxy haproxy-mtls sluice-plain sluice-full-path sluice-full-path-passthrough)
+SYSTEMS=(direct sluice haproxy haproxy-mtls sluice-plain haproxy-tcp sluice-full-path sluice-full-path-passthrough)
+if [[ -n $ONLY ]]; then
+  IFS=, read -ra only <<<"$ONLY"
+  for sys in "${only[@]}"; do
+    [[ " ${SYSTEMS[*]} " == *" $sys "* && $sys != *-passthrough ]] || bench_die "--systems: unknown system '$sys'"
+  done
+fi
+# wanted SYS: SYS is measured in this invocation (--systems).
+wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 METRICS=(http1_c64_rps http2_c64_rps http1_c1_p50_us http1_c1_p99_us at_1k_rps_vcpu rss_mib)
 ZTUNNEL_ARGS=(--access-log none --no-admin --log-level warn)
 
@@ -251,8 +265,10 @@ render_configs() {
     "SERVER_IP=$SERVER_IP" "P_HTTP=$P_HTTP"
   bench_render "$BENCH_DIR/haproxy/l7-proxy.cfg.in" "$CONFIG/haproxy-l7.cfg" \
     "PROXY_IP=$PROXY_IP" "P_HAPROXY=$P_HAPROXY" "UPSTREAM=$SERVER_IP:$P_HTTP"
+  bench_render "$BENCH_DIR/haproxy/l4-proxy.cfg.in" "$CONFIG/haproxy-l4.cfg" \
+    "PROXY_IP=$PROXY_IP" "P_HAPROXY_TCP=$P_HAPROXY_TCP" "UPSTREAM=$SERVER_IP:$P_HTTP"
   local cfg
-  for cfg in http-app haproxy-l7; do
+  for cfg in http-app haproxy-l7 haproxy-l4; do
     haproxy -c -q -f "$CONFIG/$cfg.cfg" >&2 || bench_die "HAProxy rejected $cfg.cfg"
   done
 }
@@ -275,6 +291,7 @@ render_mtls() {
 
 node_listening() { [[ -n $(lab_exec --node "$1" -- ss -Htln "src = $2:$3") ]]; }
 start_haproxy() { start_in_proxy_pod haproxy-l7 "$P_HAPROXY" haproxy -db -f "$CONFIG/haproxy-l7.cfg"; }
+start_haproxy_tcp() { start_in_proxy_pod haproxy-l4 "$P_HAPROXY_TCP" haproxy -db -f "$CONFIG/haproxy-l4.cfg"; }
 start_haproxy_mtls() {
   bench_spawn "$LAB_LOGS/haproxy-server.log" "$SLUICECTL" lab exec "${LAB[@]}" --node node-b -- \
     haproxy -db -f "$CONFIG/haproxy-common.cfg" -f "$CONFIG/haproxy-server.cfg"
@@ -324,6 +341,7 @@ target() {
   case $1 in
     direct) echo "$SERVER_IP:$P_HTTP" ;;
     haproxy | haproxy-mtls) echo "$PROXY_IP:$P_HAPROXY" ;;
+    haproxy-tcp) echo "$PROXY_IP:$P_HAPROXY_TCP" ;;
     sluice | sluice-plain | sluice-full-path-passthrough) echo "$PROXY_IP:$P_HTTP" ;;
     sluice-full-path) echo "$SERVICE_VIP:$SERVICE_PORT" ;;
   esac
@@ -335,7 +353,7 @@ check_path() {
   addr=$(target "$sys")
   peer=$(client_peer "${addr%:*}" "${addr#*:}") || bench_die "$sys: the client pod cannot connect to $addr"
   case $sys in
-    direct | haproxy | haproxy-mtls | sluice | sluice-plain)
+    direct | haproxy | haproxy-mtls | haproxy-tcp | sluice | sluice-plain)
       [[ $peer == "$addr" ]] || bench_die "$sys: the client pod's connection to $addr went to $peer (captured)"
       ;;
     sluice-full-path | sluice-full-path-passthrough)
@@ -343,10 +361,10 @@ check_path() {
       ;;
   esac
   case $sys in
-    direct | haproxy | haproxy-mtls | sluice-plain)
+    direct | haproxy | haproxy-mtls | haproxy-tcp | sluice-plain)
       (($(conns_in "$SERVER_POD" sport "$HBONE_PORT") == 0)) || bench_die "$sys: HBONE into the server pod: it is meshed"
       ;;&
-    haproxy | sluice-plain)
+    haproxy | sluice-plain) # (haproxy-tcp closes its connection with the client's)
       (($(conns_to "$PROXY_POD" "$SERVER_IP" "$P_HTTP") > 0)) || bench_die "$sys: the proxy holds no connection to the application"
       ;;
     haproxy-mtls)
@@ -381,7 +399,7 @@ record() { bench_record "$SAMPLES" "$@"; }
 # beside it), or the three of the full path, summed.
 proxy_pids() {
   case $1 in
-    haproxy | sluice-plain) echo "$PROXY_PID" ;;
+    haproxy | haproxy-tcp | sluice-plain) echo "$PROXY_PID" ;;
     haproxy-mtls) echo "$PROXY_PID,$HAPROXY_B_PID" ;;
     sluice) echo "$PROXY_PID,$ZTUNNEL_B" ;;
     sluice-full-path | sluice-full-path-passthrough) echo "$PROXY_PID,$ZTUNNEL_A,$ZTUNNEL_B" ;;
@@ -451,26 +469,38 @@ measure_system() {
   check_path "$sys"
 }
 
-# One run, one fresh lab: direct and haproxy with nothing enrolled; sluice with the server pod
+# One run, one fresh lab: direct and the proxies with nothing enrolled; sluice with the server pod
 # enrolled (its ztunnel terminates the waypoint's HBONE); then the client pod enrolled too for
 # the full path.
 FULL_SYS=""
 one_run() {
-  local run=$1 full
+  local run=$1
   lab_up
-  measure_system "$run" direct
-  start_haproxy
-  measure_system "$run" haproxy
+  if wanted direct; then measure_system "$run" direct; fi
+  measure_proxy "$run" haproxy start_haproxy
+  measure_proxy "$run" haproxy-mtls start_haproxy_mtls
+  measure_proxy "$run" haproxy-tcp start_haproxy_tcp
+  # The server pod is outside the mesh: the waypoint sends plain HTTP, as HAProxy.
+  measure_proxy "$run" sluice-plain start_waypoint
+  if wanted sluice || wanted sluice-full-path; then
+    mesh_phase server "$SERVER_POD" node-b
+    start_waypoint
+    if wanted sluice; then measure_system "$run" sluice; fi
+    if wanted sluice-full-path; then measure_full_path "$run"; fi
+  fi
+  lab_down || bench_die "lab down failed"
+}
+
+# measure_proxy RUN SYS START: SYS, if wanted, through the proxy START starts; stopped after.
+measure_proxy() {
+  wanted "$2" || return 0
+  "$3"
+  measure_system "$1" "$2"
   stop_proxy
-  start_haproxy_mtls
-  measure_system "$run" haproxy-mtls
-  stop_proxy
-  start_waypoint  # the server pod is outside the mesh: the waypoint sends plain HTTP, as HAProxy
-  measure_system "$run" sluice-plain
-  stop_proxy
-  mesh_phase server "$SERVER_POD" node-b
-  start_waypoint
-  measure_system "$run" sluice
+}
+
+measure_full_path() {
+  local run=$1 full
   mesh_phase full "$CLIENT_POD" node-a
   if bench_wait_until 10 ztunnel_redirects; then full=sluice-full-path; else full=sluice-full-path-passthrough; fi
   if [[ -n $FULL_SYS && $full != "$FULL_SYS" ]]; then
@@ -480,19 +510,19 @@ one_run() {
   [[ $full == sluice-full-path ]] ||
     bench_warn "ztunnel does not send $SERVICE_VIP:$SERVICE_PORT to the waypoint (no sluice.dev/use-waypoint support in this build): measuring the client pod's ztunnel passing plain TCP to the waypoint's plain listener instead ($full)"
   measure_system "$run" "$full"
-  lab_down || bench_die "lab down failed"
 }
 
 # --- report --------------------------------------------------------------------------------
 
 print_table() {
+  FULL_SYS=${FULL_SYS:-sluice-full-path} # (not measured: --systems)
   local json=$1 full_short=${FULL_SYS#sluice-}
   printf '\nbench/waypoint.sh: %s run(s), %s s per test (%s s at %s requests/s), ztunnel --workers 1, waypoint 1 worker, HAProxy nbthread 1, %s CPUs (%s), nothing pinned\n' \
     "$RUNS" "$DURATION" "$PACED_SECONDS" "$PACED_RATE" "$NCPU" "$ONLINE_CPUS"
   bench_load_note "$NCPU" "$LOAD_BEFORE"
   printf 'medians; ratios are to direct unless named; "better" says which way is good; - = not measured\n\n'
   {
-    printf 'metric\tdirect\tsluice\thaproxy\thaproxy-mtls\tsluice-plain\t%s\tsluice/direct\thaproxy/direct\tmtls/direct\tplain/direct\t%s/direct\tsluice/mtls\tplain/haproxy\tbetter\n' \
+    printf 'metric\tdirect\tsluice\thaproxy\thaproxy-mtls\tsluice-plain\thaproxy-tcp\t%s\tsluice/direct\thaproxy/direct\tmtls/direct\tplain/direct\ttcp/direct\t%s/direct\tsluice/mtls\tplain/haproxy\tbetter\n' \
       "$FULL_SYS" "$full_short"
     jq -r --arg metrics "${METRICS[*]}" --arg full "$FULL_SYS" '
       def fmt: if . == null then "-" elif . >= 100 then (. * 10 | round / 10 | tostring)
@@ -503,9 +533,10 @@ print_table() {
       | $metrics | split(" ")[] as $m
       | ($r | map(select(.metric == $m)) | map({(.system): .median}) | add // {}) as $by
       | [$m, ($by.direct | fmt), ($by.sluice | fmt), ($by.haproxy | fmt), ($by["haproxy-mtls"] | fmt),
-         ($by["sluice-plain"] | fmt), ($by[$full] | fmt), ratio($by.sluice; $by.direct),
-         ratio($by.haproxy; $by.direct), ratio($by["haproxy-mtls"]; $by.direct),
-         ratio($by["sluice-plain"]; $by.direct), ratio($by[$full]; $by.direct),
+         ($by["sluice-plain"] | fmt), ($by["haproxy-tcp"] | fmt), ($by[$full] | fmt),
+         ratio($by.sluice; $by.direct), ratio($by.haproxy; $by.direct),
+         ratio($by["haproxy-mtls"]; $by.direct), ratio($by["sluice-plain"]; $by.direct),
+         ratio($by["haproxy-tcp"]; $by.direct), ratio($by[$full]; $by.direct),
          ratio($by.sluice; $by["haproxy-mtls"]), ratio($by["sluice-plain"]; $by.haproxy),
          (if ($m | test("rps$")) then "higher" else "lower" end)]
       | @tsv' "$json"
@@ -519,13 +550,25 @@ print_table() {
       ($v["sluice http1_c64_rps"]) as $s | ($v["direct http1_c64_rps"]) as $d
       | ($v["sluice http1_c1_p99_us"]) as $sp | ($v["haproxy http1_c1_p99_us"]) as $hp
       | ($v["sluice at_1k_rps_vcpu"]) as $cpu | ($v["sluice rss_mib"]) as $rss
-      | line("http1_c64_rps sluice >= 0.70x direct";
+      | ($v["haproxy-tcp http1_c64_rps"]) as $fs | ($v["haproxy-tcp at_1k_rps_vcpu"]) as $fcpu
+      # The floor: an L4 proxy that parses nothing. Where it misses a target too, no proxy on
+      # this path can meet it on this machine.
+      | def floor($ok; $shown): if $ok == null then empty
+          else "    floor, haproxy-tcp (copies bytes, parses nothing): \($shown)" +
+               (if $ok then "" else ": the floor misses it too" end) end;
+      line("http1_c64_rps sluice >= 0.70x direct";
              (if $s and $d then $s / $d >= 0.7 else null end);
              (if $s and $d then "\(r($s / $d))x" else "-" end)),
-        (($v["sluice-plain http1_c64_rps"]) as $p
-         | "  (sluice-plain, the same path as haproxy: \(if $p and $d then "\(r($p / $d))x direct, \(r($p / $v["haproxy http1_c64_rps"]))x haproxy" else "-" end))"),
+        (($v["sluice-plain http1_c64_rps"]) as $p | ($v["haproxy http1_c64_rps"]) as $h
+         | if $p and $d then "    sluice-plain, the same path as haproxy: \(r($p / $d))x direct" +
+             (if $h then ", \(r($p / $h))x haproxy" else "" end) else empty end),
+        floor((if $fs and $d then $fs / $d >= 0.7 else null end); (if $fs and $d then "\(r($fs / $d))x direct" else "-" end)),
         line("http1_c1_p99_us sluice <= haproxy"; (if $sp and $hp then $sp <= $hp else null end); "\($sp // "-") vs \($hp // "-") us"),
         line("at_1k_rps_vcpu sluice <= 0.03"; (if $cpu then $cpu <= 0.03 else null end); "\($cpu // "-") vCPU"),
+        (($v["sluice-plain at_1k_rps_vcpu"]) as $pc | ($v["haproxy at_1k_rps_vcpu"]) as $hc
+         | if $pc then "    sluice-plain: \($pc) vCPU" + (if $hc then ", \(r($pc / $hc))x haproxy" else "" end)
+           else empty end),
+        floor((if $fcpu then $fcpu <= 0.03 else null end); "\($fcpu // "-") vCPU"),
         line("rss_mib sluice <= 20"; (if $rss then $rss <= 20 else null end); "\($rss // "-") MiB")' "$json"
   awk -F'\t' -v runs="$RUNS" '
     $2 == "http1_c64_rps" { v[$1, ++n[$1]] = $3 }
@@ -550,6 +593,8 @@ How each figure is taken (lab: client pod $CLIENT_IP and proxy pod $PROXY_IP on 
   haproxy          nothing enrolled: client pod -> HAProxy 2.6 L7 (proxy pod, same routes and retries, haproxy/l7-proxy.cfg.in) -> server pod
   sluice-plain     nothing enrolled: client pod -> sluice-waypoint --plain (the same routes) -> server pod over plain HTTP, as the
                    waypoint reaches a pod outside the mesh: the haproxy path exactly
+  haproxy-tcp      nothing enrolled: client pod -> HAProxy 2.6 in mode tcp (proxy pod, haproxy/l4-proxy.cfg.in) -> server pod: the
+                   haproxy path with no HTTP at all, the floor of any proxy hop here (its reads, writes and wake-ups)
   haproxy-mtls     the same L7 proxy ==(mTLS, TLS 1.3, P-256, reused connections)==> HAProxy server side on node-b ($NODE_B_IP, TCP mode,
                    server.cfg.in) -> server pod: sluice's shape (proxy, mTLS hop, L4 proxy at the destination) built from HAProxy
   $FULL_SYS  $full_line
