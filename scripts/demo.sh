@@ -71,46 +71,11 @@ status: {phase: Running, podIP: 198.18.1.20}
 YAML
 # The reviews service (v1 on node-b, v2 on node-a) and the namespace's waypoint pod: a Gateway
 # of class sluice-waypoint, run as its own (not enrolled) pod, as Istio's waypoint Deployment.
-for v in 1 2; do
-  cat >>"$work/config/mesh.yaml" <<YAML
----
-apiVersion: v1
-kind: Pod
-metadata: {name: reviews-v$v, namespace: shop, uid: 0d3c6c1e-0000-4000-8000-00000000001$v, labels: {app: reviews, version: v$v}}
-spec:
-  nodeName: node-$([[ $v == 1 ]] && echo b || echo a)
-  serviceAccountName: reviews
-  containers:
-    - name: app
-      command: [python3, $PWD/tests/lab/apps/http_app.py, --port, "8080"]
-      env: [{name: VERSION, value: v$v}]
-      ports: [{containerPort: 8080}]
-status: {phase: Running, podIP: 198.18.$([[ $v == 1 ]] && echo 2 || echo 1).3$v}
-YAML
-done
-cat >>"$work/config/mesh.yaml" <<'YAML'
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: waypoint-0
-  namespace: shop
-  uid: 0d3c6c1e-0000-4000-8000-000000000020
-  labels: {gateway.networking.k8s.io/gateway-name: waypoint, sluice.dev/dataplane-mode: none}
-spec:
-  nodeName: node-a
-  serviceAccountName: waypoint
-  containers:
-    - {name: waypoint, command: [sluice-waypoint, --name, waypoint, --namespace, shop], ports: [{containerPort: 15008}]}
-status: {phase: Running, podIP: 198.18.1.50}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: waypoint, namespace: shop}
-spec:
-  gatewayClassName: sluice-waypoint
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
-YAML
+{
+  lab_app_pod shop reviews-v1 node-b 198.18.2.31 0d3c6c1e-0000-4000-8000-000000000011 v1
+  lab_app_pod shop reviews-v2 node-a 198.18.1.32 0d3c6c1e-0000-4000-8000-000000000012 v2
+  lab_waypoint shop node-a 198.18.1.50 0d3c6c1e-0000-4000-8000-000000000020
+} >>"$work/config/mesh.yaml"
 reviews_service() {  # the Service, with the labels given ("" for none)
   cat >"$work/config/reviews.yaml.tmp" <<YAML
 apiVersion: v1

@@ -21,7 +21,6 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "SKIP: the waypoint lab needs root"; exit 77
 fi
 here=$(cd "$(dirname "$0")" && pwd)
-app=$here/apps/http_app.py
 grpc_app=$here/apps/grpc_app.py  # runs with Debian's /usr/bin/python3 (python3-grpcio)
 grpc_client=$here/apps/grpc_client.py
 
@@ -42,23 +41,8 @@ fail() { echo "FAIL: $*"; checks=$((checks + 1)); failures=$((failures + 1)); }
 # shellcheck source=scripts/lab-mesh.sh
 source "$here/../../scripts/lab-mesh.sh"
 
-app_pod() {  # NAME NODE IP VERSION [extra env YAML]
-  cat <<YAML
----
-apiVersion: v1
-kind: Pod
-metadata: {name: $1, namespace: shop, uid: 6e000000-0000-4000-8000-0000000000${3##*.}, labels: {app: ${1%%-*}, version: $4${6:+, $6}}}
-spec:
-  nodeName: $2
-  serviceAccountName: ${1%%-*}
-  containers:
-    - name: app
-      command: [python3, $app, --port, "8080"]
-      env: [{name: VERSION, value: $4}${5:+, $5}]
-      ports: [{containerPort: 8080}]
-status: {phase: Running, podIP: $3}
-YAML
-}
+# app_pod NAME NODE IP VERSION [ENV] [LABELS]: an http_app pod in shop, its uid from its IP.
+app_pod() { lab_app_pod shop "$1" "$2" "$3" "6e000000-0000-4000-8000-0000000000${3##*.}" "${@:4}"; }
 
 mkdir -p "$work/config"
 {
@@ -72,30 +56,8 @@ kind: Pod
 metadata: {name: client, namespace: shop, uid: 6e000000-0000-4000-8000-000000000001, labels: {app: client}}
 spec: {nodeName: node-a, serviceAccountName: client}
 status: {phase: Running, podIP: 198.18.1.10}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: waypoint, namespace: shop}
-spec:
-  gatewayClassName: sluice-waypoint
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: waypoint-0
-  namespace: shop
-  uid: 6e000000-0000-4000-8000-000000000050
-  labels: {gateway.networking.k8s.io/gateway-name: waypoint, sluice.dev/dataplane-mode: none}
-spec:
-  nodeName: node-a
-  serviceAccountName: waypoint
-  containers:
-    - name: waypoint
-      command: [sluice-waypoint, --name, waypoint, --namespace, shop]
-      ports: [{containerPort: 15008}]
-status: {phase: Running, podIP: 198.18.1.50}
 YAML
+  lab_waypoint shop node-a 198.18.1.50 6e000000-0000-4000-8000-000000000050
   app_pod reviews-v1 node-b 198.18.2.11 v1
   app_pod reviews-v2 node-a 198.18.1.12 v2
   app_pod ratings-good node-b 198.18.2.21 v1 "" "health: good"
