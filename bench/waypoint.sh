@@ -550,20 +550,25 @@ print_table() {
       ($v["sluice http1_c64_rps"]) as $s | ($v["direct http1_c64_rps"]) as $d
       | ($v["sluice http1_c1_p99_us"]) as $sp | ($v["haproxy http1_c1_p99_us"]) as $hp
       | ($v["sluice at_1k_rps_vcpu"]) as $cpu | ($v["sluice rss_mib"]) as $rss
-      | ($v["haproxy-tcp http1_c64_rps"]) as $fs | ($v["haproxy-tcp at_1k_rps_vcpu"]) as $fcpu
-      # The floor: an L4 proxy that parses nothing. Where it misses a target too, no proxy on
-      # this path can meet it on this machine.
+      | ($v["haproxy-tcp at_1k_rps_vcpu"]) as $fcpu
+      # The other proxies beside the throughput target: where none of them meets it either, no
+      # proxy on this path does on this machine.
+      | ([["haproxy", "sluice-plain", "haproxy-tcp"][] as $o | ($v["\($o) http1_c64_rps"]) as $x
+          | select($x and $d) | {o: $o, ratio: ($x / $d)}]) as $others
+      # The CPU floor: an L4 proxy that parses nothing. Where it misses the target too, no proxy
+      # on this path can meet it on this machine.
       | def floor($ok; $shown): if $ok == null then empty
           else "    floor, haproxy-tcp (copies bytes, parses nothing): \($shown)" +
                (if $ok then "" else ": the floor misses it too" end) end;
       line("http1_c64_rps sluice >= 0.70x direct";
              (if $s and $d then $s / $d >= 0.7 else null end);
              (if $s and $d then "\(r($s / $d))x" else "-" end)),
-        (($v["sluice-plain http1_c64_rps"]) as $p | ($v["haproxy http1_c64_rps"]) as $h
-         | if $p and $d then "    sluice-plain, the same path as haproxy: \(r($p / $d))x direct" +
-             (if $h then ", \(r($p / $h))x haproxy" else "" end) else empty end),
-        floor((if $fs and $d then $fs / $d >= 0.7 else null end); (if $fs and $d then "\(r($fs / $d))x direct" else "-" end)),
+        (if $others == [] then empty
+         else "    the other proxies on one hop: " + ($others | map("\(.o) \(r(.ratio))x") | join(", ")) +
+              (if ($others | all(.ratio < 0.7)) then ": none meets it" else "" end) end),
         line("http1_c1_p99_us sluice <= haproxy"; (if $sp and $hp then $sp <= $hp else null end); "\($sp // "-") vs \($hp // "-") us"),
+        ([["sluice-plain", "haproxy'"'"'s path"], ["haproxy-mtls", "sluice'"'"'s shape, from HAProxy"]][] as [$o, $why]
+         | ($v["\($o) http1_c1_p99_us"]) as $x | select($x) | "    \($o) (\($why)): \($x) us"),
         line("at_1k_rps_vcpu sluice <= 0.03"; (if $cpu then $cpu <= 0.03 else null end); "\($cpu // "-") vCPU"),
         (($v["sluice-plain at_1k_rps_vcpu"]) as $pc | ($v["haproxy at_1k_rps_vcpu"]) as $hc
          | if $pc then "    sluice-plain: \($pc) vCPU" + (if $hc then ", \(r($pc / $hc))x haproxy" else "" end)
