@@ -599,7 +599,7 @@ How each figure is taken (lab: client pod $CLIENT_IP and proxy pod $PROXY_IP on 
   sluice-plain     nothing enrolled: client pod -> sluice-waypoint --plain (the same routes) -> server pod over plain HTTP, as the
                    waypoint reaches a pod outside the mesh: the haproxy path exactly
   haproxy-tcp      nothing enrolled: client pod -> HAProxy 2.6 in mode tcp (proxy pod, haproxy/l4-proxy.cfg.in) -> server pod: the
-                   haproxy path with no HTTP at all, the floor of any proxy hop here (its reads, writes and wake-ups)
+                   haproxy path with no HTTP at all: the CPU floor of a proxy hop here (its reads, writes and wake-ups)
   haproxy-mtls     the same L7 proxy ==(mTLS, TLS 1.3, P-256, reused connections)==> HAProxy server side on node-b ($NODE_B_IP, TCP mode,
                    server.cfg.in) -> server pod: sluice's shape (proxy, mTLS hop, L4 proxy at the destination) built from HAProxy
   $FULL_SYS  $full_line
