@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,7 +21,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "agent/pod_locator.h"
@@ -61,7 +61,7 @@ struct Agent::Impl {
     uint64_t cookie = 0;
     bool acknowledged = false;  // ztunnel serves it: capture is on
   };
-  std::map<std::string, Pod> pods;  // by uid
+  std::map<std::string, Pod> pods;  // by uid (ns/name for a pod without one)
   mutable std::mutex status_mutex;  // guards `status` (read by other threads)
   std::vector<EnrolledPod> status;
 
@@ -182,14 +182,10 @@ std::string Agent::Impl::exchange(const inpod::Message& message, int fd) {
 void Agent::Impl::reconcile() {
   auto snap = source->current();
   std::map<std::string, const config::Pod*> desired;
-  for (const auto* pod : snap->podsOnNode(options.node))
-    if (snap->isMeshed(*pod) && !pod->ips.empty()) {
-      if (pod->meta.uid.empty()) {
-        spdlog::warn("pod {}/{} has no metadata.uid: not enrolled", pod->meta.ns, pod->meta.name);
-        continue;
-      }
-      desired[pod->meta.uid] = pod;
-    }
+  // The pods ztunnel would serve in file mode too (one rule, Snapshot::meshedPodsOnNode). A pod
+  // from a file may have no uid (Kubernetes always sets one): its namespace/name stands in.
+  for (const auto* pod : snap->meshedPodsOnNode(options.node))
+    desired[pod->meta.uid.empty() ? pod->meta.ns + "/" + pod->meta.name : pod->meta.uid] = pod;
 
   // Unenroll first (capture off), then tell ztunnel: no connection is captured to nowhere.
   for (auto it = pods.begin(); it != pods.end();) {
@@ -224,7 +220,9 @@ void Agent::Impl::reconcile() {
         continue;
       }
       Pod entry{{uid, pod->meta.ns, pod->meta.name, pod->service_account, pod->ips},
-                std::move(*netns), *cookie, false};
+                std::move(*netns),
+                *cookie,
+                false};
       it = pods.emplace(uid, std::move(entry)).first;
     }
     // ztunnel first, capture second: captured connections always find a listener.
@@ -312,8 +310,8 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
       (void)previous->uninstall();
     spdlog::info("local-hop acceleration removed");
   }
-  impl->locator = impl->options.lab_state.empty() ? kubernetesLocator()
-                                                  : labLocator(impl->options.lab_state);
+  impl->locator =
+      impl->options.lab_state.empty() ? kubernetesLocator() : labLocator(impl->options.lab_state);
   Impl* raw = impl.get();
   auto source = config::FileSource::create(
       impl->io.get_executor(), impl->options.config_dir,

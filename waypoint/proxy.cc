@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/container/small_vector.hpp>
 
+#include "core/hbone/metadata.h"
 #include "core/hbone/stream.h"
 #include "waypoint/body_pump.h"
 #include "waypoint/policy/retry_budget.h"
@@ -23,6 +24,8 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
+using telemetry::ResponseFlag;
+using telemetry::ResponseFlags;
 
 // How long a request body the response no longer needs is read and dropped before the
 // client's request is cut off.
@@ -342,7 +345,7 @@ asio::awaitable<Result<std::unique_ptr<ByteStream>>> Proxy::connectUpstream(
                           " (outside the mesh): " + socket.message());
     co_return wrapSocket(std::move(*socket));
   }
-  hbone::Headers headers{{"forwarded", "for=\"" + who.source_ip + "\""}};
+  hbone::Headers headers{{"forwarded", hbone::formatForwardedFor(who.source_ip)}};
   // Named, not temporaries: GCC 12 mishandles braced temporaries inside co_await expressions.
   const hbone::PoolKey key{options_.identity, endpoint.identity, endpoint.hbone};
   const std::string authority = endpointText(endpoint.address);
@@ -524,18 +527,10 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
     appendHex(x.request_id, random_());
     appendHex(x.request_id, random_());
   }
-  if (const auto* tp = findHeader(x.headers(), "traceparent")) {
+  if (const auto* tp = findHeader(x.headers(), "traceparent"); tp && hbone::isValidTraceparent(*tp))
     x.traceparent = *tp;
-  } else {
-    // W3C trace context: version 00, a 16-byte trace id, an 8-byte parent id, sampled.
-    x.traceparent.reserve(55);
-    x.traceparent = "00-";
-    appendHex(x.traceparent, random_());
-    appendHex(x.traceparent, random_());
-    x.traceparent += '-';
-    appendHex(x.traceparent, random_());
-    x.traceparent += "-01";
-  }
+  else
+    x.traceparent = hbone::newTraceparent(random_);
 
   // (Every answer's strings go into `x` first: GCC 12 destroys some temporaries of a co_await
   // full-expression twice, so arguments to coroutines here are never temporaries.)
@@ -666,8 +661,12 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
   // The request as the upstream sees it, with room for the edits and the headers added below.
   HeaderList headers;
   headers.reserve(x.headers().size() + 8);
-  for (const auto& field : x.headers())
-    if (!x.continue_answered || !equalsIgnoreCase(field.first, "expect")) headers.push_back(field);
+  for (const auto& field : x.headers()) {
+    if (x.continue_answered && equalsIgnoreCase(field.first, "expect")) continue;
+    // A malformed trace context is replaced (x.traceparent), not propagated.
+    if (equalsIgnoreCase(field.first, "traceparent") && field.second != x.traceparent) continue;
+    headers.push_back(field);
+  }
   applyEdits(headers, x.action->request_headers);
   applyEdits(headers, x.weighted->request_headers);
   if (!x.action->rewrite_authority.empty()) {
@@ -933,26 +932,12 @@ void Proxy::finish(Exchange& x) {
     telemetry::RequestLabels labels;
     auto& c = labels.connection;
     c.reporter = "waypoint";
-    c.source_principal = x.who.peer.str();
-    c.source_workload_namespace = std::string(x.who.peer.ns());
+    c.source.principal = x.who.peer.str();
+    c.source.workload_namespace = std::string(x.who.peer.ns());
     c.destination_service = x.service->host;
     c.destination_service_name = x.service->name;
     c.destination_service_namespace = x.service->ns;
-    if (x.endpoint != nullptr) {
-      c.destination_workload = x.endpoint->name;
-      c.destination_workload_namespace = x.endpoint->ns;
-      // Only an HBONE connection proves who the app is.
-      c.destination_principal =
-          x.endpoint->meshed ? x.endpoint->identity.str() : std::string(telemetry::kUnknown);
-      auto label = [&](const char* key) {
-        auto it = x.endpoint->labels.find(key);
-        return it == x.endpoint->labels.end() ? std::string(telemetry::kUnknown) : it->second;
-      };
-      c.destination_app = label("app");
-      c.destination_version = label("version");
-      c.destination_canonical_service = label("app");
-      c.destination_canonical_revision = label("version");
-    }
+    if (x.endpoint != nullptr) c.destination = x.endpoint->labels;
     c.request_protocol = x.grpc ? "grpc" : "http";
     c.connection_security_policy = "mutual_tls";
     c.response_flags =

@@ -93,10 +93,10 @@ class Proxy {
   boost::asio::awaitable<void> sendWithRetries(Exchange& x, BodyPump& pump);
   // Answers the request itself (errors, policy decisions, redirects) with x's reply_body;
   // returns whether the downstream connection can go on.
-  boost::asio::awaitable<bool> respond(Exchange& x, int status, ResponseFlags flags,
+  boost::asio::awaitable<bool> respond(Exchange& x, int status, telemetry::ResponseFlags flags,
                                        const HeaderList* extra = nullptr);
   // respond() with x's error as the body.
-  boost::asio::awaitable<void> fail(Exchange& x, int status, ResponseFlags flags);
+  boost::asio::awaitable<void> fail(Exchange& x, int status, telemetry::ResponseFlags flags);
   // An attempt's transport: HTTP/2 multiplexed on one tunnel per endpoint when the app speaks
   // it (or, for a port of unknown protocol, when the client did), else a pooled HTTP/1.1 tunnel;
   // `fresh` skips the pooled ones and opens a new connection.

@@ -7,7 +7,9 @@
 #include <numeric>
 #include <set>
 
+#include "core/config/service_rules.h"
 #include "core/config/waypoint_binding.h"
+#include "core/telemetry/workload_labels.h"
 
 namespace sluice::waypoint {
 namespace {
@@ -15,18 +17,8 @@ namespace {
 using boost::asio::ip::tcp;
 namespace cfg = sluice::config;
 
-constexpr std::string_view kClusterSuffix = ".svc.cluster.local";
-
 bool endsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
-// The port a service port sends to on `pod`: a number, or the pod's named container port.
-std::optional<uint16_t> targetPort(const cfg::ServicePort& port, const cfg::Pod& pod) {
-  if (const auto* number = std::get_if<uint16_t>(&port.target_port)) return *number;
-  auto named = pod.named_ports.find(std::get<std::string>(port.target_port));
-  if (named == pod.named_ports.end()) return std::nullopt;
-  return named->second;
 }
 
 UpstreamProtocol upstreamProtocol(const cfg::ServicePort& port) {
@@ -180,8 +172,20 @@ class Compiler {
       if (service.cluster_ips.empty()) continue;
       for (const cfg::ServicePort& port : service.ports) {
         if (port.protocol != "TCP") continue;
-        ServiceRoutes routes = compileService(service, port);
-        for (const auto& vip : service.cluster_ips) out_->services[{vip, port.port}] = routes;
+        // Per family of VIP: a VIP's endpoints are the pods' addresses of its family (one
+        // EndpointSlice per family in Kubernetes), as ztunnel resolves them. A dual-stack
+        // service's second family reports no problem the first did not.
+        std::optional<ServiceRoutes> by_family[2];
+        for (const auto& vip : service.cluster_ips) {
+          auto& routes = by_family[vip.is_v6()];
+          if (!routes) {
+            const size_t problems = out_->problems.size();
+            family_ = vip;
+            routes = compileService(service, port);
+            if (by_family[!vip.is_v6()]) out_->problems.resize(problems);
+          }
+          out_->services[{vip, port.port}] = *routes;
+        }
       }
     }
     return out_;
@@ -189,9 +193,9 @@ class Compiler {
 
  private:
   const cfg::Service* serviceByHost(std::string_view host, std::string_view ns) const {
-    const std::string fqdn = serviceFqdn(host, ns);
+    const std::string fqdn = cfg::serviceFqdn(host, ns);
     for (const cfg::Service& service : snapshot_.services())
-      if (serviceFqdn(service.meta.name, service.meta.ns) == fqdn) return &service;
+      if (cfg::serviceFqdn(service.meta.name, service.meta.ns) == fqdn) return &service;
     return nullptr;
   }
 
@@ -206,9 +210,10 @@ class Compiler {
                                " has no port " + std::to_string(port));
       return std::nullopt;
     }
-    const std::string host = serviceFqdn(service.meta.name, service.meta.ns);
+    const std::string host = cfg::serviceFqdn(service.meta.name, service.meta.ns);
     const std::string name = "outbound|" + std::to_string(port) + "|" + subset + "|" + host;
-    if (auto it = cluster_index_.find(name); it != cluster_index_.end()) return it->second;
+    const std::string key = name + (family_.is_v6() ? "|ipv6" : "|ipv4");
+    if (auto it = cluster_index_.find(key); it != cluster_index_.end()) return it->second;
 
     Cluster cluster;
     cluster.name = name;
@@ -252,33 +257,30 @@ class Compiler {
               return it != pod->meta.labels.end() && it->second == label.second;
             }))
           continue;
-        auto target = targetPort(*service_port, *pod);
-        auto id =
-            identity::SpiffeId::forWorkload(out_->trust_domain, pod->meta.ns, pod->service_account);
-        if (!target || !id) continue;
-        for (const auto& ip : pod->ips) {
-          Endpoint endpoint;
-          endpoint.address = {ip, *target};
-          endpoint.hbone = {ip, hbone_port_};
-          endpoint.meshed = snapshot_.isMeshed(*pod);
-          endpoint.identity = *id;
-          endpoint.ns = pod->meta.ns;
-          endpoint.name = pod->meta.name;
-          endpoint.workload = pod->meta.ns + "/" + pod->meta.name;
-          endpoint.labels = pod->meta.labels;
-          cluster.endpoints.push_back(std::move(endpoint));
-          break;  // one address per pod: the first (the IPv4 one in a dual-stack lab)
-        }
+        auto target = cfg::resolveTargetPort(*service_port, *pod);
+        auto address = cfg::endpointAddress(*pod, family_);
+        auto id = cfg::workloadIdentity(*pod, out_->trust_domain);
+        if (!target || !address || !id) continue;
+        Endpoint endpoint;
+        endpoint.address = {*address, *target};
+        endpoint.hbone = {*address, hbone_port_};
+        endpoint.meshed = snapshot_.isMeshed(*pod);
+        endpoint.identity = *id;
+        endpoint.workload = pod->meta.ns + "/" + pod->meta.name;
+        // Only an HBONE connection proves who the app is.
+        endpoint.labels =
+            telemetry::workloadLabels(*pod, endpoint.meshed ? id->str() : std::string());
+        cluster.endpoints.push_back(std::move(endpoint));
       }
     }
     out_->clusters.push_back(std::move(cluster));
-    cluster_index_[name] = out_->clusters.size() - 1;
+    cluster_index_[key] = out_->clusters.size() - 1;
     return out_->clusters.size() - 1;
   }
 
   ServiceRoutes compileService(const cfg::Service& service, const cfg::ServicePort& port) {
     ServiceRoutes routes;
-    routes.host = serviceFqdn(service.meta.name, service.meta.ns);
+    routes.host = cfg::serviceFqdn(service.meta.name, service.meta.ns);
     routes.name = service.meta.name;
     routes.ns = service.meta.ns;
     routes.port = port.port;
@@ -311,7 +313,7 @@ class Compiler {
     if (host == "*") return 1;
     if (host.starts_with("*."))
       return endsWith(fqdn, std::string_view(host).substr(1)) ? host.size() : 0;
-    return serviceFqdn(host, ns) == fqdn ? std::numeric_limits<size_t>::max() : 0;
+    return cfg::serviceFqdn(host, ns) == fqdn ? std::numeric_limits<size_t>::max() : 0;
   }
 
   // Whether this waypoint sees an object of namespace `ns` with this exportTo: empty or "*" is
@@ -339,7 +341,7 @@ class Compiler {
   // Of several that name it equally the oldest wins and the others are a problem, as in Istio
   // (IST0109), which merges VirtualServices only for ingress gateways.
   const cfg::VirtualService* virtualServiceFor(const cfg::Service& service) {
-    const std::string fqdn = serviceFqdn(service.meta.name, service.meta.ns);
+    const std::string fqdn = cfg::serviceFqdn(service.meta.name, service.meta.ns);
     const cfg::VirtualService* best = nullptr;
     size_t best_precedence = 0;
     std::vector<const cfg::VirtualService*> shadowed;
@@ -772,19 +774,13 @@ class Compiler {
   uint16_t hbone_port_;
   std::shared_ptr<RouteConfig> out_;
   std::map<std::string, size_t> cluster_index_;
-  std::set<std::string> reported_conflicts_;  // hosts with an ignored VirtualService, once each
+  std::set<std::string> reported_conflicts_;
+  // The family of the VIP being compiled: clusters and their endpoints are per family.
+  boost::asio::ip::address family_ =
+      boost::asio::ip::address_v4();  // hosts with an ignored VirtualService, once each
 };
 
 }  // namespace
-
-std::string serviceFqdn(std::string_view host, std::string_view ns) {
-  if (endsWith(host, kClusterSuffix)) return std::string(host);
-  size_t dots = std::count(host.begin(), host.end(), '.');
-  if (dots == 0) return std::string(host) + "." + std::string(ns) + std::string(kClusterSuffix);
-  if (dots == 1) return std::string(host) + std::string(kClusterSuffix);  // name.namespace
-  if (endsWith(host, ".svc")) return std::string(host) + ".cluster.local";
-  return std::string(host);
-}
 
 std::shared_ptr<const RouteConfig> compileRoutes(const config::Snapshot& snapshot,
                                                  std::string_view trust_domain,

@@ -19,6 +19,7 @@
 
 #include "core/config/snapshot.h"
 #include "core/identity/spiffe_id.h"
+#include "core/telemetry/workload_labels.h"
 #include "waypoint/policy/authorization.h"
 #include "waypoint/policy/circuit_breaker.h"
 #include "waypoint/policy/deadline.h"
@@ -48,9 +49,8 @@ struct Endpoint {
   // ambient, or opted out) has nobody there: it gets plain TCP to `address`, as Istio's waypoints
   // send to workloads outside the mesh.
   bool meshed = true;
-  std::string workload;  // "ns/name"
-  std::string ns, name;
-  std::map<std::string, std::string> labels;
+  std::string workload;              // "ns/name"
+  telemetry::WorkloadLabels labels;  // destination_* of its requests' metrics
 };
 
 // outbound|<port>|<subset>|<host>: Envoy's and Istio's cluster naming, which shows in metrics.
@@ -149,8 +149,5 @@ std::shared_ptr<const RouteConfig> compileRoutes(const config::Snapshot& snapsho
                                                  std::string_view waypoint_ns,
                                                  std::string_view waypoint_name,
                                                  uint16_t hbone_port = kHbonePort);
-
-// "reviews" in namespace "shop" -> "reviews.shop.svc.cluster.local"; an FQDN is kept.
-std::string serviceFqdn(std::string_view host, std::string_view ns);
 
 }  // namespace sluice::waypoint

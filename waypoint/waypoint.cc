@@ -17,6 +17,7 @@
 #include "core/admin/http_server.h"
 #include "core/config/file_source.h"
 #include "core/hbone/authority.h"
+#include "core/hbone/metadata.h"
 #include "core/hbone/server.h"
 #include "core/hbone/stream.h"
 #include "core/identity/ca.h"
@@ -356,11 +357,8 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
         who.peer = context.peer;
         who.require_binding = true;
         who.source_ip = context.peer_address.address().to_string();
-        if (auto forwarded = stream->header("forwarded"); forwarded.rfind("for=", 0) == 0) {
-          std::string address = forwarded.substr(4);
-          std::erase(address, '"');
-          if (!address.empty()) who.source_ip = address;
-        }
+        if (auto forwarded = hbone::parseForwardedFor(stream->header("forwarded")))
+          who.source_ip = forwarded->to_string();
         stream->respond(200);
         co_await w.proxy->serve(wrapStream(stream), who);
       });

@@ -1,13 +1,15 @@
 // The connection handlers: inbound HBONE, inbound plaintext, outbound, and dialing.
-#include <random>
 #include <spdlog/spdlog.h>
 
+#include <random>
+
+#include "core/config/service_rules.h"
 #include "core/hbone/authority.h"
 #include "core/hbone/connection.h"
+#include "core/hbone/metadata.h"
 #include "core/hbone/splice.h"
 #include "core/hbone/stream.h"
 #include "ztunnel/impl.h"
-#include "ztunnel/labels.h"
 
 namespace sluice::ztunnel {
 
@@ -70,21 +72,11 @@ class ConnectionReport {
   bool finished_ = false;
 };
 
-std::string traceparent() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  char out[64];
-  std::snprintf(out, sizeof out, "00-%016llx%016llx-%016llx-00",
-                static_cast<unsigned long long>(random()),
-                static_cast<unsigned long long>(random()),
-                static_cast<unsigned long long>(random() | 1));
-  return out;
-}
-
 }  // namespace
 
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker,
-                                                                 const Workload& from,
-                                                                 const tcp::endpoint& target) {
+                                                                  const Workload& from,
+                                                                  const tcp::endpoint& target) {
   auto socket = co_await hbone::connectSocket(
       worker.io.get_executor(), target, from.sockets(options.socket_mark), options.connect_timeout);
   if (!socket) co_return makeError("connect to " + endpointText(target) + ": " + socket.message());
@@ -117,25 +109,24 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker,
   telemetry::ConnectionLabels labels;
   labels.reporter = "destination";
   labels.connection_security_policy = "mutual_tls";
-  labels.source_principal = context.peer.str();
+  labels.source.principal = context.peer.str();
   // The client's workload comes from the forwarded header when it names a known pod.
   const config::Pod* source = nullptr;
-  if (auto forwarded = stream->header("forwarded"); forwarded.rfind("for=", 0) == 0) {
-    std::string address = forwarded.substr(4);
-    std::erase(address, '"');
-    boost::system::error_code ec;
-    if (auto ip = asio::ip::make_address(address, ec); !ec) source = snap->podByIp(ip);
+  if (auto address = hbone::parseForwardedFor(stream->header("forwarded")))
+    source = snap->podByIp(*address);
+  if (source) {
+    auto id = config::workloadIdentity(*source, options.trust_domain);
+    if (id && *id == context.peer)
+      labels.source = telemetry::workloadLabels(*source, context.peer.str());
   }
-  if (source && identityOf(*source, options.trust_domain) == context.peer)
-    setSource(labels, *source, context.peer.str());
-  setDestination(labels, *local, workload->id.str());
+  labels.destination = telemetry::workloadLabels(*local, workload->id.str());
 
   telemetry::ConnectionRecord record;
   record.direction = "inbound";
   record.src = endpointText(context.peer_address);
   record.dst = stream->authority();
   record.src_identity = context.peer.str();
-  record.dst_identity = labels.destination_principal;
+  record.dst_identity = labels.destination.principal;
   record.src_workload = source ? source->meta.ns + "/" + source->meta.name : "";
   record.dst_workload = key;
 
@@ -178,8 +169,9 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
   telemetry::ConnectionLabels labels;
   labels.reporter = "destination";
   labels.connection_security_policy = "none";
-  if (const auto* source = snap->podByIp(peer.address())) setSource(labels, *source, "");
-  setDestination(labels, *local, "");
+  if (const auto* source = snap->podByIp(peer.address()))
+    labels.source = telemetry::workloadLabels(*source, "");
+  labels.destination = telemetry::workloadLabels(*local, "");
   telemetry::ConnectionRecord record;
   record.direction = "inbound";
   record.src = endpointText(peer);
@@ -197,9 +189,10 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
   if (destination.port() == options.inbound_plaintext_port) {
     // Not steered here by capture: forwarding would connect to this listener again.
     hbone::abortSocket(socket);
-    report.finish("no original destination: connection addressed to the plaintext listener "
-                  "itself (is capture enabled for this workload?)",
-                  "NR");
+    report.finish(
+        "no original destination: connection addressed to the plaintext listener "
+        "itself (is capture enabled for this workload?)",
+        "NR");
     co_return;
   }
   auto upstream = co_await connectDirect(worker, *workload, destination);
@@ -254,9 +247,11 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   // hop authenticated); the access log's dst is the VIP:port sent as :authority.
   telemetry::ConnectionLabels labels;
   labels.reporter = "source";
-  setSource(labels, *source, source_id.str());
-  if (route.service) setDestinationService(labels, *route.service);
-  if (route.pod) setDestination(labels, *route.pod, tunneled ? route.peer_identity.str() : "");
+  labels.source = telemetry::workloadLabels(*source, source_id.str());
+  if (route.service) labels.setDestinationService(*route.service);
+  if (route.pod)
+    labels.destination =
+        telemetry::workloadLabels(*route.pod, tunneled ? route.peer_identity.str() : "");
   labels.connection_security_policy = tunneled ? "mutual_tls" : "none";
   telemetry::ConnectionRecord record;
   record.direction = "outbound";
@@ -299,12 +294,12 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   }
   hbone::Headers headers;
   if (!source->ips.empty())
-    headers.emplace_back("forwarded", "for=\"" + source->ips.front().to_string() + "\"");
-  headers.emplace_back("baggage", "k8s.namespace.name=" + source->meta.ns +
-                                      ",k8s.pod.name=" + source->meta.name +
-                                      ",service.name=" + labels.source_canonical_service +
-                                      ",service.version=" + labels.source_canonical_revision);
-  headers.emplace_back("traceparent", traceparent());
+    headers.emplace_back("forwarded", hbone::formatForwardedFor(source->ips.front().to_string()));
+  headers.emplace_back("baggage", hbone::formatBaggage({source->meta.ns, source->meta.name,
+                                                        labels.source.canonical_service,
+                                                        labels.source.canonical_revision}));
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  headers.emplace_back("traceparent", hbone::newTraceparent(random));
   // Keyed by the peer, not the authority: one connection to a waypoint instance carries the
   // streams of every service it fronts.
   const hbone::PoolKey key{source_id, route.peer_identity, route.hbone_address};

@@ -2,32 +2,20 @@
 
 #include <algorithm>
 
+#include "core/config/service_rules.h"
 #include "core/hbone/authority.h"
 
 namespace sluice::ztunnel {
 
 namespace ip = boost::asio::ip;
 
-identity::SpiffeId identityOf(const config::Pod& pod, std::string_view trust_domain) {
-  auto id = identity::SpiffeId::forWorkload(trust_domain, pod.meta.ns, pod.service_account);
-  return id ? *id : identity::SpiffeId{};
-}
-
 namespace {
 
-std::optional<ip::address> addressOfFamily(const config::Pod& pod, bool v6) {
-  for (const auto& address : pod.ips)
-    if (address.is_v6() == v6) return address;
-  return std::nullopt;
-}
-
-std::optional<uint16_t> targetPort(const config::ServicePort& port, const config::Pod& pod) {
-  if (const auto* number = std::get_if<uint16_t>(&port.target_port))
-    return *number != 0 ? *number : port.port;
-  const auto& name = std::get<std::string>(port.target_port);
-  auto it = pod.named_ports.find(name);
-  if (it == pod.named_ports.end()) return std::nullopt;
-  return it->second;
+// The peer identity a tunnel to `pod` must present; empty (never matched) when the pod's names
+// make no valid SPIFFE ID.
+identity::SpiffeId peerIdentity(const config::Pod& pod, std::string_view trust_domain) {
+  auto id = config::workloadIdentity(pod, trust_domain);
+  return id ? *id : identity::SpiffeId{};
 }
 
 void toWorkload(OutboundRoute& route, const config::Snapshot& snapshot,
@@ -40,7 +28,7 @@ void toWorkload(OutboundRoute& route, const config::Snapshot& snapshot,
   }
   route.kind = OutboundKind::kHbone;
   route.hbone_address = ip::tcp::endpoint(target.address(), context.hbone_port);
-  route.peer_identity = identityOf(pod, context.trust_domain);
+  route.peer_identity = peerIdentity(pod, context.trust_domain);
 }
 
 std::string describe(const config::Service& service) {
@@ -82,11 +70,11 @@ void toWaypoint(OutboundRoute& route, const config::Snapshot& snapshot,
   }
   const config::Pod& instance = *instances[pick % instances.size()];
   // The VIP's family when the waypoint has it; the tunnel may cross families, the authority not.
-  const auto address = addressOfFamily(instance, vip.address().is_v6()).value_or(instance.ips[0]);
+  const auto address = config::endpointAddress(instance, vip.address()).value_or(instance.ips[0]);
   route.kind = OutboundKind::kWaypoint;
   route.pod = &instance;
   route.hbone_address = ip::tcp::endpoint(address, context.hbone_port);
-  route.peer_identity = identityOf(instance, context.trust_domain);
+  route.peer_identity = peerIdentity(instance, context.trust_domain);
 }
 
 }  // namespace
@@ -119,8 +107,8 @@ OutboundRoute routeOutbound(const config::Snapshot& snapshot, const RoutingConte
     };
     std::vector<Candidate> candidates;
     for (const auto* pod : snapshot.endpoints(*service)) {
-      auto address = addressOfFamily(*pod, original_destination.address().is_v6());
-      auto port = targetPort(*it, *pod);
+      auto address = config::endpointAddress(*pod, original_destination.address());
+      auto port = config::resolveTargetPort(*it, *pod);
       if (address && port) candidates.push_back({pod, ip::tcp::endpoint(*address, *port)});
     }
     if (candidates.empty()) {
@@ -152,12 +140,12 @@ InboundDecision decideInbound(const config::Snapshot& snapshot, const config::Po
     decision.reason = "bad :authority '" + std::string(authority) + "': " + target.message();
     return decision;
   }
-  const bool local_address = std::find(local.ips.begin(), local.ips.end(),
-                                       target->address()) != local.ips.end();
+  const bool local_address =
+      std::find(local.ips.begin(), local.ips.end(), target->address()) != local.ips.end();
   if (!local_address) {
     decision.status = 400;
-    decision.reason = "authority " + std::string(authority) + " is not workload " +
-                      local.meta.ns + "/" + local.meta.name + " served by this listener";
+    decision.reason = "authority " + std::string(authority) + " is not workload " + local.meta.ns +
+                      "/" + local.meta.name + " served by this listener";
     return decision;
   }
   decision.pod = snapshot.podByIp(target->address());

@@ -36,9 +36,9 @@ struct OutboundRoute {
   boost::asio::ip::tcp::endpoint hbone_address;  // workload (or waypoint instance) ip:hbone port
   identity::SpiffeId peer_identity;              // the identity the peer must prove
   const config::Pod* pod = nullptr;  // destination workload (the waypoint instance), when known
-  const config::Service* service = nullptr;      // when the destination was a service VIP
-  std::optional<config::WaypointRef> waypoint;   // the service's waypoint, when it has one
-  std::string reason;                            // why kNoEndpoint / kNoWaypoint
+  const config::Service* service = nullptr;     // when the destination was a service VIP
+  std::optional<config::WaypointRef> waypoint;  // the service's waypoint, when it has one
+  std::string reason;                           // why kNoEndpoint / kNoWaypoint
 };
 
 struct RoutingContext {
@@ -54,8 +54,6 @@ struct RoutingContext {
 OutboundRoute routeOutbound(const config::Snapshot& snapshot, const RoutingContext& context,
                             const boost::asio::ip::tcp::endpoint& original_destination,
                             uint64_t pick, const config::Pod* source = nullptr);
-
-identity::SpiffeId identityOf(const config::Pod& pod, std::string_view trust_domain);
 
 struct InboundDecision {
   int status = 200;  // 200, or the HBONE status to answer: 400 malformed, 401 denied, 503

@@ -17,6 +17,7 @@
 #include "core/admin/http_server.h"
 #include "core/bpf/original_destination.h"
 #include "core/config/file_source.h"
+#include "core/config/service_rules.h"
 #include "core/config/snapshot.h"
 #include "core/hbone/connection.h"
 #include "core/hbone/pool.h"
@@ -115,11 +116,12 @@ std::vector<std::shared_ptr<const Workload>> Ztunnel::Impl::desiredWorkloads(
     }
     return desired;
   }
-  for (const auto* pod : snap.podsOnNode(options.node)) {
-    if (!snap.isMeshed(*pod) || pod->ips.empty()) continue;
+  for (const auto* pod : snap.meshedPodsOnNode(options.node)) {
+    auto id = config::workloadIdentity(*pod, options.trust_domain);
+    if (!id) continue;  // the decoder admits only names that make a valid SPIFFE ID
     auto workload = std::make_shared<Workload>();
     workload->pod = *pod;
-    workload->id = identityOf(*pod, options.trust_domain);
+    workload->id = std::move(*id);
     desired.push_back(std::move(workload));
   }
   return desired;
@@ -585,9 +587,10 @@ std::string Ztunnel::Impl::configDump() {
   json::array certificates;
   if (snap) {
     dump["config"] = json::parse(snap->toJson());
-    for (const auto* pod : snap->podsOnNode(options.node)) {
-      if (!snap->isMeshed(*pod)) continue;
-      const auto id = identityOf(*pod, options.trust_domain);
+    for (const auto* pod : snap->meshedPodsOnNode(options.node)) {
+      auto valid = config::workloadIdentity(*pod, options.trust_domain);
+      if (!valid) continue;
+      const auto& id = *valid;
       json::array ips;
       for (const auto& ip : pod->ips) ips.push_back(json::string(ip.to_string()));
       workloads.push_back(json::object{{"namespace", pod->meta.ns},

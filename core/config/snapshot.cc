@@ -266,6 +266,13 @@ bool Snapshot::isMeshed(const Pod& pod) const {
   return ns != nullptr && hasLabel(ns->meta, kDataplaneModeLabel, kDataplaneModeAmbient);
 }
 
+std::vector<const Pod*> Snapshot::meshedPodsOnNode(std::string_view node) const {
+  std::vector<const Pod*> meshed;
+  for (const Pod* pod : podsOnNode(node))
+    if (isMeshed(*pod) && !pod->ips.empty()) meshed.push_back(pod);
+  return meshed;
+}
+
 MtlsMode Snapshot::effectiveMtls(const Pod& pod, uint16_t port) const {
   if (auto scope = policies_by_ns_.find(pod.meta.ns); scope != policies_by_ns_.end()) {
     // Only the oldest matching workload policy applies, as in Istio.

@@ -76,6 +76,9 @@ class Snapshot {
   // True when the pod's namespace exists and is labelled sluice.dev/dataplane-mode=ambient,
   // the pod is not labelled sluice.dev/dataplane-mode=none and does not use the host network.
   bool isMeshed(const Pod& pod) const;
+  // The pods of `node` that its agent enrolls and its ztunnel serves: meshed (isMeshed) and with
+  // at least one IP (a pod not yet given one cannot be reached or captured).
+  std::vector<const Pod*> meshedPodsOnNode(std::string_view node) const;
 
   // The mTLS mode for connections to `port` of `pod` (the pod's own port, i.e. a service's
   // target port, as in portLevelMtls): a matching workload policy (selector) in the pod's

@@ -14,52 +14,58 @@ prometheus::Family<prometheus::Counter>& counterFamily(prometheus::Registry& reg
 
 namespace {
 
-// Every label of the connection series, in one place: its name, its field, its value when the
-// field is empty.
+// Every label of the connection series, in one place: its name, how to read it, its value when
+// the field is empty.
 struct LabelField {
   std::string_view name;
-  std::string ConnectionLabels::*field;
+  const std::string& (*get)(const ConnectionLabels&);
   std::string_view fallback;
 };
 using L = ConnectionLabels;
+#define SLUICE_LABEL(name, path, fallback)                                  \
+  {                                                                         \
+    name, [](const L& l) -> const std::string& { return l.path; }, fallback \
+  }
 constexpr LabelField kLabelFields[] = {
-    {"reporter", &L::reporter, "source"},
-    {"source_workload", &L::source_workload, kUnknown},
-    {"source_workload_namespace", &L::source_workload_namespace, kUnknown},
-    {"source_principal", &L::source_principal, kUnknown},
-    {"source_app", &L::source_app, kUnknown},
-    {"source_version", &L::source_version, kUnknown},
-    {"source_cluster", &L::source_cluster, kUnknown},
-    {"source_canonical_service", &L::source_canonical_service, kUnknown},
-    {"source_canonical_revision", &L::source_canonical_revision, kUnknown},
-    {"destination_service", &L::destination_service, kUnknown},
-    {"destination_service_name", &L::destination_service_name, kUnknown},
-    {"destination_service_namespace", &L::destination_service_namespace, kUnknown},
-    {"destination_workload", &L::destination_workload, kUnknown},
-    {"destination_workload_namespace", &L::destination_workload_namespace, kUnknown},
-    {"destination_principal", &L::destination_principal, kUnknown},
-    {"destination_app", &L::destination_app, kUnknown},
-    {"destination_version", &L::destination_version, kUnknown},
-    {"destination_cluster", &L::destination_cluster, kUnknown},
-    {"destination_canonical_service", &L::destination_canonical_service, kUnknown},
-    {"destination_canonical_revision", &L::destination_canonical_revision, kUnknown},
-    {"request_protocol", &L::request_protocol, "tcp"},
-    {"response_flags", &L::response_flags, kNoResponseFlags},
-    {"connection_security_policy", &L::connection_security_policy, kUnknown},
+    SLUICE_LABEL("reporter", reporter, "source"),
+    SLUICE_LABEL("source_workload", source.workload, kUnknown),
+    SLUICE_LABEL("source_workload_namespace", source.workload_namespace, kUnknown),
+    SLUICE_LABEL("source_principal", source.principal, kUnknown),
+    SLUICE_LABEL("source_app", source.app, kUnknown),
+    SLUICE_LABEL("source_version", source.version, kUnknown),
+    SLUICE_LABEL("source_cluster", source.cluster, kUnknown),
+    SLUICE_LABEL("source_canonical_service", source.canonical_service, kUnknown),
+    SLUICE_LABEL("source_canonical_revision", source.canonical_revision, kUnknown),
+    SLUICE_LABEL("destination_service", destination_service, kUnknown),
+    SLUICE_LABEL("destination_service_name", destination_service_name, kUnknown),
+    SLUICE_LABEL("destination_service_namespace", destination_service_namespace, kUnknown),
+    SLUICE_LABEL("destination_workload", destination.workload, kUnknown),
+    SLUICE_LABEL("destination_workload_namespace", destination.workload_namespace, kUnknown),
+    SLUICE_LABEL("destination_principal", destination.principal, kUnknown),
+    SLUICE_LABEL("destination_app", destination.app, kUnknown),
+    SLUICE_LABEL("destination_version", destination.version, kUnknown),
+    SLUICE_LABEL("destination_cluster", destination.cluster, kUnknown),
+    SLUICE_LABEL("destination_canonical_service", destination.canonical_service, kUnknown),
+    SLUICE_LABEL("destination_canonical_revision", destination.canonical_revision, kUnknown),
+    SLUICE_LABEL("request_protocol", request_protocol, "tcp"),
+    SLUICE_LABEL("response_flags", response_flags, kNoResponseFlags),
+    SLUICE_LABEL("connection_security_policy", connection_security_policy, kUnknown),
 };
+#undef SLUICE_LABEL
+// The connection series' own key leaves the outcome out: it is added on close.
+constexpr std::string_view kResponseFlagsLabel = "response_flags";
 
 std::string_view labelValue(const ConnectionLabels& labels, const LabelField& f) {
-  const std::string& value = labels.*(f.field);
+  const std::string& value = f.get(labels);
   return value.empty() ? f.fallback : std::string_view(value);
 }
 
-void appendValues(const ConnectionLabels& labels, std::string& key,
-                  std::string ConnectionLabels::*skipped) {
+void appendValues(const ConnectionLabels& labels, std::string& key, std::string_view skipped) {
   size_t length = key.size();
   for (const auto& f : kLabelFields) length += labelValue(labels, f).size() + 1;
   key.reserve(length);  // one allocation on the per-request path, not one per doubling
   for (const auto& f : kLabelFields) {
-    if (f.field == skipped) continue;
+    if (f.name == skipped) continue;
     key.append(labelValue(labels, f));
     key.push_back('\x1f');
   }
@@ -74,7 +80,7 @@ prometheus::Labels toPrometheusLabels(const ConnectionLabels& labels) {
 }
 
 void appendSeriesKey(const ConnectionLabels& labels, std::string& key) {
-  appendValues(labels, key, nullptr);
+  appendValues(labels, key, {});
 }
 
 Metrics::Metrics()
@@ -117,7 +123,7 @@ Metrics::~Metrics() = default;
 std::unique_ptr<Metrics::Connection> Metrics::openConnection(const ConnectionLabels& labels) {
   // Flags describe how a connection ended, so the open and byte series never carry them.
   std::string key;
-  appendValues(labels, key, &ConnectionLabels::response_flags);
+  appendValues(labels, key, kResponseFlagsLabel);
   Connection::Series* series = nullptr;
   {
     std::lock_guard lock(series_mutex_);

@@ -15,48 +15,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/telemetry/workload_labels.h"
+
 namespace sluice::telemetry {
-
-inline constexpr std::string_view kUnknown = "unknown";
-inline constexpr std::string_view kNoResponseFlags = "-";
-
-// The label set of every istio_tcp_* series. Defaults are Istio's: "unknown" for anything not
-// known, "-" for no response flags. An empty string is reported as the default too, so callers can
-// copy optional fields without checking them.
-struct ConnectionLabels {
-  // "source" when the proxy reporting is the client's (outbound), "destination" when it is the
-  // server's (inbound). ztunnel defaults to "source"; inbound paths must set "destination".
-  std::string reporter = "source";
-
-  std::string source_workload{kUnknown};
-  std::string source_workload_namespace{kUnknown};
-  std::string source_principal{kUnknown};  // SPIFFE ID proven by mTLS, else "unknown"
-  std::string source_app{kUnknown};
-  std::string source_version{kUnknown};
-  std::string source_cluster{kUnknown};
-  std::string source_canonical_service{kUnknown};
-  std::string source_canonical_revision{kUnknown};
-
-  std::string destination_service{kUnknown};  // host name, e.g. "echo.default.svc.cluster.local"
-  std::string destination_service_name{kUnknown};
-  std::string destination_service_namespace{kUnknown};
-  std::string destination_workload{kUnknown};
-  std::string destination_workload_namespace{kUnknown};
-  std::string destination_principal{kUnknown};
-  std::string destination_app{kUnknown};
-  std::string destination_version{kUnknown};
-  std::string destination_cluster{kUnknown};
-  std::string destination_canonical_service{kUnknown};
-  std::string destination_canonical_revision{kUnknown};
-
-  std::string request_protocol = "tcp";
-  // Series for opened connections and bytes always carry "-"; the outcome flag of a connection
-  // ("DENY", "CONNECT", ...) is given to Connection::close() and lands on the closed counter only.
-  std::string response_flags{kNoResponseFlags};
-  // "mutual_tls" when the traffic was mTLS, "none" for plaintext seen by the destination,
-  // "unknown" when the reporter cannot tell (Istio's value for most source-side reports).
-  std::string connection_security_policy{kUnknown};
-};
 
 // A counter family `name` registered on `registry` (every family of the process's counters).
 prometheus::Family<prometheus::Counter>& counterFamily(prometheus::Registry& registry,

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/telemetry/response_flags.h"
 #include "waypoint/policy/match.h"
-#include "waypoint/policy/response_flags.h"
 
 namespace sluice::waypoint {
 
@@ -112,7 +112,7 @@ struct AuthorizationDecision {
   std::string policy;  // the policy that decided; empty when none did
 
   static constexpr int kDeniedStatus = 403;
-  static constexpr ResponseFlag kDeniedFlag = ResponseFlag::kRbacDenied;
+  static constexpr telemetry::ResponseFlag kDeniedFlag = telemetry::ResponseFlag::kRbacDenied;
 };
 
 // Istio's string rules: exact, "prefix*", "*suffix", "*" (non-empty).

@@ -11,8 +11,8 @@
 #include <limits>
 #include <optional>
 
+#include "core/telemetry/response_flags.h"
 #include "waypoint/policy/admission.h"
-#include "waypoint/policy/response_flags.h"
 
 namespace sluice::waypoint {
 
@@ -25,7 +25,8 @@ struct CircuitBreakerLimits {
 
 class CircuitBreaker {
  public:
-  static constexpr ResponseFlag kOverflowFlag = ResponseFlag::kUpstreamOverflow;
+  static constexpr telemetry::ResponseFlag kOverflowFlag =
+      telemetry::ResponseFlag::kUpstreamOverflow;
   static constexpr int kOverflowStatus = 503;
 
   explicit CircuitBreaker(CircuitBreakerLimits limits = {}) : limits_(limits) {}

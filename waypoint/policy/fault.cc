@@ -57,11 +57,11 @@ FaultDecision decideFault(const FaultPolicy& policy, uint64_t delay_random, uint
   FaultDecision out;
   if (const auto& d = policy.delay(); d && percentageHit(d->percentage, delay_random)) {
     out.delay = d->fixed_delay;
-    out.flags.add(ResponseFlag::kDelayInjected);
+    out.flags.add(telemetry::ResponseFlag::kDelayInjected);
   }
   if (const auto& a = policy.abort(); a && percentageHit(a->percentage, abort_random)) {
     out.abort = a;
-    out.flags.add(ResponseFlag::kFaultInjected);
+    out.flags.add(telemetry::ResponseFlag::kFaultInjected);
   }
   return out;
 }

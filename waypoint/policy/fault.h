@@ -14,8 +14,8 @@
 #include <optional>
 
 #include "core/result.h"
+#include "core/telemetry/response_flags.h"
 #include "waypoint/policy/deadline.h"
-#include "waypoint/policy/response_flags.h"
 
 namespace sluice::waypoint {
 
@@ -46,7 +46,7 @@ class FaultPolicy {
 struct FaultDecision {
   std::optional<Duration> delay;    // wait this long before going on
   std::optional<AbortFault> abort;  // then answer with this instead of forwarding
-  ResponseFlags flags;              // DI and/or FI
+  telemetry::ResponseFlags flags;   // DI and/or FI
   // The HTTP status of the abort response: http_status, or 200 for a gRPC abort.
   int abortHttpStatus() const;
 };

@@ -169,7 +169,8 @@ RetryDecision wouldRetry(const RetryPolicy& policy, const AttemptOutcome& outcom
   if (!isRetriable(policy, outcome)) return no(RetryReason::kNotRetriable);
   uint32_t retries_made = attempts_made > 0 ? attempts_made - 1 : 0;
   if (retries_made >= policy.attempts)
-    return {false, RetryReason::kAttemptsExhausted, ResponseFlag::kUpstreamRetryLimitExceeded};
+    return {false, RetryReason::kAttemptsExhausted,
+            telemetry::ResponseFlag::kUpstreamRetryLimitExceeded};
   if (remaining_time && *remaining_time <= Duration::zero()) return no(RetryReason::kNoTimeLeft);
   if (!body_replayable) return no(RetryReason::kBodyNotReplayable);
   if (!budget.wouldAdmit()) return no(RetryReason::kBudgetExhausted);

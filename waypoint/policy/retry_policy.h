@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/telemetry/response_flags.h"
 #include "waypoint/policy/deadline.h"
-#include "waypoint/policy/response_flags.h"
 #include "waypoint/policy/retry_budget.h"
 
 namespace sluice::waypoint {
@@ -117,7 +117,7 @@ enum class RetryReason {
 struct RetryDecision {
   bool retry = false;
   RetryReason reason = RetryReason::kNotRetriable;
-  ResponseFlags flags;  // URX when retries were exhausted
+  telemetry::ResponseFlags flags;  // URX when retries were exhausted
 };
 
 std::string_view describe(RetryReason reason);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/config/loader.h"
+#include "core/config/service_rules.h"
 
 namespace sluice::waypoint {
 namespace {
@@ -846,11 +847,57 @@ TEST(ServiceRoutes, NoDestinationRuleMeansRoundRobinUnlimitedAndNoOutlierDetecti
   EXPECT_EQ(all.limits.max_requests, CircuitBreakerLimits::kUnlimited);
 }
 
-TEST(ServiceRoutes, ServiceFqdnQualifiesShortNames) {
-  EXPECT_EQ(serviceFqdn("reviews", "shop"), "reviews.shop.svc.cluster.local");
-  EXPECT_EQ(serviceFqdn("reviews.other", "shop"), "reviews.other.svc.cluster.local");
-  EXPECT_EQ(serviceFqdn("reviews.other.svc", "shop"), "reviews.other.svc.cluster.local");
-  EXPECT_EQ(serviceFqdn("reviews.shop.svc.cluster.local", "x"), "reviews.shop.svc.cluster.local");
+// The rules ztunnel applies too (core/config/service_rules, core/telemetry/workload_labels):
+// the two daemons resolve and label the same pod alike.
+TEST(ServiceRoutes, EndpointsFollowTheRulesZtunnelResolvesAndLabelsBy) {
+  // Given a dual-stack Deployment pod behind a dual-stack service whose port sets no targetPort
+  constexpr std::string_view kDualStack = R"(apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {sluice.dev/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: reviews-v1-5d8f7c9b4-x2x7q
+  namespace: shop
+  labels: {app.kubernetes.io/name: reviews, version: v1, pod-template-hash: 5d8f7c9b4}
+spec: {serviceAccountName: reviews}
+status:
+  phase: Running
+  podIPs: [{ip: 198.18.0.31}, {ip: "fd00:5::31"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec:
+  clusterIPs: [198.19.0.31, "fd00:5::1:31"]
+  selector: {version: v1}
+  ports: [{name: http, port: 9080}]
+---
+)";
+  auto loaded = config::loadString(kDualStack, "dual.yaml");
+  ASSERT_TRUE(loaded.snapshot);
+  auto config = compileRoutes(*loaded.snapshot, "cluster.local", "shop", "waypoint");
+  const config::Pod& pod = *loaded.snapshot->pod("shop", "reviews-v1-5d8f7c9b4-x2x7q");
+
+  for (const char* vip : {"198.19.0.31", "fd00:5::1:31"}) {
+    // When a request for either VIP picks its endpoint
+    const ServiceRoutes* routes = config->find(tcp::endpoint(make_address(vip), 9080));
+    ASSERT_NE(routes, nullptr) << vip;
+    const RouteAction& action = routes->actions.at(0);
+    const Cluster& cluster = config->clusters.at(action.clusters.at(0).cluster);
+    ASSERT_EQ(cluster.endpoints.size(), 1u) << vip;
+    const Endpoint& endpoint = cluster.endpoints[0];
+    // Then it is the pod's address of the VIP's family, at the service port (targetPort unset)
+    EXPECT_EQ(endpoint.address.address(), config::endpointAddress(pod, make_address(vip)));
+    EXPECT_EQ(endpoint.address.port(), 9080) << vip;
+    // And its metric labels are ztunnel's: the Deployment, not the pod; app.kubernetes.io/name
+    EXPECT_EQ(endpoint.labels,
+              telemetry::workloadLabels(pod, "spiffe://cluster.local/ns/shop/sa/reviews"));
+    EXPECT_EQ(endpoint.labels.workload, "reviews-v1");
+    EXPECT_EQ(endpoint.labels.canonical_service, "reviews");
+    EXPECT_EQ(endpoint.labels.canonical_revision, "v1");
+  }
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ TEST(CircuitBreaker, MaxPendingRequestsOverflowsWithUO) {
   auto b = cb.tryPending();
   ASSERT_TRUE(a && b);
   EXPECT_FALSE(cb.tryPending());
-  EXPECT_EQ(ResponseFlags(CircuitBreaker::kOverflowFlag).toString(), "UO");
+  EXPECT_EQ(telemetry::ResponseFlags(CircuitBreaker::kOverflowFlag).toString(), "UO");
   EXPECT_EQ(CircuitBreaker::kOverflowStatus, 503);
 }
 

@@ -3,12 +3,14 @@
 
 #include <gtest/gtest.h>
 
-#include "waypoint/policy/response_flags.h"
+#include "core/telemetry/response_flags.h"
 
 namespace sluice::waypoint {
 namespace {
 
 using namespace std::chrono_literals;
+using telemetry::ResponseFlag;
+using telemetry::ResponseFlags;
 
 const Clock::time_point kStart = Clock::time_point() + 1000h;
 

@@ -15,6 +15,8 @@ namespace sluice::waypoint {
 namespace {
 
 using namespace std::chrono_literals;
+using telemetry::ResponseFlag;
+using telemetry::ResponseFlags;
 
 // What an endpoint does with one attempt: its outcome and how long it takes.
 struct Scripted {

@@ -105,7 +105,7 @@ TEST(WouldRetry, RetriesOn503UpToAttempts) {
 
 TEST(WouldRetry, ExhaustedRetriesReportURX) {
   auto d = decide(policy("5xx", 1), AttemptOutcome::response(502), 2);
-  EXPECT_TRUE(d.flags.has(ResponseFlag::kUpstreamRetryLimitExceeded));
+  EXPECT_TRUE(d.flags.has(telemetry::ResponseFlag::kUpstreamRetryLimitExceeded));
   EXPECT_EQ(d.flags.toString(), "URX");
 }
 

@@ -1,8 +1,8 @@
-#include "waypoint/policy/response_flags.h"
+#include "core/telemetry/response_flags.h"
 
 #include <array>
 
-namespace sluice::waypoint {
+namespace sluice::telemetry {
 namespace {
 
 constexpr std::array kAllFlags = {
@@ -17,6 +17,7 @@ constexpr std::array kAllFlags = {
     ResponseFlag::kFaultInjected,
     ResponseFlag::kRbacDenied,
     ResponseFlag::kDownstreamConnectionTermination,
+    ResponseFlag::kAuthorizationPolicyDenied,
 };
 
 }  // namespace
@@ -45,6 +46,8 @@ std::string_view shortName(ResponseFlag flag) {
       return "RBAC";
     case ResponseFlag::kDownstreamConnectionTermination:
       return "DC";
+    case ResponseFlag::kAuthorizationPolicyDenied:
+      return "DENY";
   }
   return "?";
 }
@@ -56,7 +59,7 @@ std::string ResponseFlags::toString() const {
     if (!out.empty()) out += ',';
     out += shortName(flag);
   }
-  return out.empty() ? "-" : out;
+  return out.empty() ? std::string(kNoResponseFlags) : out;
 }
 
-}  // namespace sluice::waypoint
+}  // namespace sluice::telemetry

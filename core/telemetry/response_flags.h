@@ -1,8 +1,9 @@
 // Envoy/Istio response flags: the short codes in access logs and the `response_flags` metric
-// label that say why the proxy, not the upstream, shaped a response.
+// label that say why the proxy, not the upstream, shaped a response or a connection. The
+// waypoint and ztunnel both name their outcomes from here.
 //
 // Guarantees: each flag has exactly one short name, the one Envoy prints (checked against
-// Envoy's access-log documentation); a set prints its flags in a fixed order joined by ','
+// Envoy's access-log documentation; DENY is Istio ztunnel's); a set prints its flags in a fixed order joined by ','
 // and prints "-" when empty, as Envoy does.
 #pragma once
 
@@ -10,7 +11,9 @@
 #include <string>
 #include <string_view>
 
-namespace sluice::waypoint {
+#include "core/telemetry/workload_labels.h"
+
+namespace sluice::telemetry {
 
 enum class ResponseFlag : uint16_t {
   kNoHealthyUpstream = 1 << 0,           // UH: 503, every endpoint ejected or none
@@ -24,6 +27,7 @@ enum class ResponseFlag : uint16_t {
   kFaultInjected = 1 << 8,               // FI: a fault abort answered the request
   kRbacDenied = 1 << 9,                  // RBAC: L7 authorization denied (403)
   kDownstreamConnectionTermination = 1 << 10,  // DC: the client went away mid-request
+  kAuthorizationPolicyDenied = 1 << 11,  // DENY: ztunnel refused the connection (Istio's ztunnel)
 };
 
 std::string_view shortName(ResponseFlag flag);
@@ -50,4 +54,4 @@ class ResponseFlags {
   uint16_t bits_ = 0;
 };
 
-}  // namespace sluice::waypoint
+}  // namespace sluice::telemetry
