@@ -9,6 +9,7 @@
 #include "core/hbone/metadata.h"
 #include "core/hbone/splice.h"
 #include "core/hbone/stream.h"
+#include "core/telemetry/response_flags.h"
 #include "ztunnel/impl.h"
 
 namespace sluice::ztunnel {
@@ -43,7 +44,7 @@ class ConnectionReport {
     };
   }
 
-  void finish(const hbone::SpliceResult& result, std::string_view flags = "-") {
+  void finish(const hbone::SpliceResult& result, telemetry::ResponseFlags flags = {}) {
     // The access log, like the metrics, counts request bytes as sent by the source.
     record_.bytes_sent = local_is_client_ ? result.to_peer : result.from_peer;
     record_.bytes_received = local_is_client_ ? result.from_peer : result.to_peer;
@@ -51,15 +52,15 @@ class ConnectionReport {
   }
   // A connection still open when ztunnel stops is reported too.
   ~ConnectionReport() {
-    if (!finished_) finish("closed by ztunnel shutdown", "-");
+    if (!finished_) finish("closed by ztunnel shutdown", {});
   }
 
-  void finish(const std::string& error, std::string_view flags) {
+  void finish(const std::string& error, telemetry::ResponseFlags flags) {
     finished_ = true;
     record_.error = error;
     record_.duration = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start_);
-    metrics_->close(flags);
+    metrics_->close(flags.toString());
     if (log_) log_->log(record_);
   }
 
@@ -135,7 +136,7 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker,
     spdlog::info("HBONE from {} ({}) refused with {}: {}", record.src, record.src_identity,
                  decision.status, decision.reason);
     ConnectionReport report(metrics, access_log.get(), labels, record);
-    report.finish(decision.reason, "DENY");
+    report.finish(decision.reason, telemetry::ResponseFlag::kAuthorizationPolicyDenied);
     co_return;
   }
   ConnectionReport report(metrics, access_log.get(), labels, record);
@@ -143,7 +144,7 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker,
   auto upstream = co_await connectDirect(worker, *workload, decision.target);
   if (!upstream) {
     stream->respond(503);
-    report.finish(upstream.message(), "UF");
+    report.finish(upstream.message(), telemetry::ResponseFlag::kUpstreamConnectionFailure);
     co_return;
   }
   stream->respond(200);
@@ -183,7 +184,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
     hbone::abortSocket(socket);
     report.finish("plaintext refused: PeerAuthentication STRICT for " + key + " port " +
                       std::to_string(destination.port()),
-                  "DENY");
+                  telemetry::ResponseFlag::kAuthorizationPolicyDenied);
     co_return;
   }
   if (destination.port() == options.inbound_plaintext_port) {
@@ -192,13 +193,13 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
     report.finish(
         "no original destination: connection addressed to the plaintext listener "
         "itself (is capture enabled for this workload?)",
-        "NR");
+        telemetry::ResponseFlag::kNoRouteFound);
     co_return;
   }
   auto upstream = co_await connectDirect(worker, *workload, destination);
   if (!upstream) {
     hbone::abortSocket(socket);
-    report.finish(upstream.message(), "UF");
+    report.finish(upstream.message(), telemetry::ResponseFlag::kUpstreamConnectionFailure);
     co_return;
   }
   auto result = co_await hbone::splice(socket, *upstream, report.counter(true));
@@ -266,7 +267,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   switch (route.kind) {
     case OutboundKind::kNoEndpoint: {
       hbone::abortSocket(socket);
-      report.finish(route.reason, "UH");
+      report.finish(route.reason, telemetry::ResponseFlag::kNoHealthyUpstream);
       co_return;
     }
     case OutboundKind::kNoWaypoint: {
@@ -274,14 +275,14 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
       spdlog::warn("outbound from {} to {} refused: {}", workload->key(), endpointText(destination),
                    route.reason);
       hbone::abortSocket(socket);
-      report.finish(route.reason, "UH");
+      report.finish(route.reason, telemetry::ResponseFlag::kNoHealthyUpstream);
       co_return;
     }
     case OutboundKind::kPassthrough: {
       auto upstream = co_await connectDirect(worker, *workload, route.target);
       if (!upstream) {
         hbone::abortSocket(socket);
-        report.finish(upstream.message(), "UF");
+        report.finish(upstream.message(), telemetry::ResponseFlag::kUpstreamConnectionFailure);
         co_return;
       }
       auto result = co_await hbone::splice(socket, *upstream, report.counter(true));
@@ -311,7 +312,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   auto stream = co_await pool->open(key, hbone::formatAuthority(route.target), headers);
   if (!stream) {
     hbone::abortSocket(socket);
-    report.finish(via + stream.message(), "UF");
+    report.finish(via + stream.message(), telemetry::ResponseFlag::kUpstreamConnectionFailure);
     co_return;
   }
   const int status = co_await (*stream)->response();
@@ -320,7 +321,8 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
     hbone::abortSocket(socket);
     report.finish(via + "peer answered HBONE CONNECT with " +
                       (status ? std::to_string(status) : std::string("a reset")),
-                  status == 401 ? "DENY" : "UF");
+                  status == 401 ? telemetry::ResponseFlag::kAuthorizationPolicyDenied
+                                : telemetry::ResponseFlag::kUpstreamConnectionFailure);
     co_return;
   }
   auto result = co_await hbone::splice(socket, **stream, report.counter(true));
