@@ -49,8 +49,7 @@ binaries_present() {
 }
 if ! binaries_present; then
   bench_log "binaries missing in $BUILD_DIR: building them"
-  (cd "$REPO_DIR" && cmake -S . -B "$BUILD_DIR" -G Ninja &&
-    ninja -C "$BUILD_DIR" -j2 sluicectl sluice-agent sluice-ztunnel) >&2
+  "$REPO_DIR/scripts/build.sh" "$BUILD_DIR" -j2 sluicectl sluice-agent sluice-ztunnel >&2
   binaries_present || bench_die "the build did not produce ${BINARIES[*]} in $BUILD_DIR"
 fi
 if [[ -f $BUILD_DIR/CMakeCache.txt ]] &&

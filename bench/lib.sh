@@ -414,7 +414,7 @@ bench_install_binaries() {
   if ((${#missing[@]})); then
     bench_log "binaries missing in $build: building them"
     for bin in "$@"; do targets+=("${bin##*/}"); done
-    (cd "$repo" && cmake -S . -B "$build" -G Ninja && ninja -C "$build" -j2 "${targets[@]}") >&2
+    "$repo/scripts/build.sh" "$build" -j2 "${targets[@]}" >&2
     for bin in "$@"; do [[ -x $build/$bin ]] || bench_die "the build did not produce $bin in $build"; done
   fi
   if [[ -f $build/CMakeCache.txt ]] &&

@@ -66,7 +66,7 @@ BUILD_DIR=$(realpath -m -- "$BUILD_DIR")
 ZTUNNEL=$BUILD_DIR/ztunnel/sluice-ztunnel
 if [[ ! -x $ZTUNNEL ]]; then
   bench_log "no $ZTUNNEL: building it"
-  (cd "$REPO_DIR" && cmake -S . -B "$BUILD_DIR" -G Ninja && ninja -C "$BUILD_DIR" -j2 sluice-ztunnel) >&2
+  "$REPO_DIR/scripts/build.sh" "$BUILD_DIR" -j2 sluice-ztunnel >&2
   [[ -x $ZTUNNEL ]] || bench_die "build did not produce $ZTUNNEL"
 fi
 

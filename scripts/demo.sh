@@ -17,9 +17,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 scripts/install-deps.sh
 build=${BUILD_DIR:-build}
-echo "==> building"
-cmake -S . -B "$build" -G Ninja >/dev/null
-ninja -C "$build" sluice-ztunnel sluice-agent sluice-waypoint sluicectl >/dev/null
+scripts/build.sh "$build" sluice-ztunnel sluice-agent sluice-waypoint sluicectl
 sluicectl=$build/cli/sluicectl agent=$build/agent/sluice-agent ztunnel=$build/ztunnel/sluice-ztunnel
 
 work=$(mktemp -d /tmp/sluice-demo.XXXXXX)

@@ -13,10 +13,6 @@ else
 fi
 
 build_dir=${BUILD_DIR:-build}
-echo "==> configure ($build_dir)"
-cmake -S . -B "$build_dir" -G Ninja -DSLUICE_WERROR=ON \
-  ${SLUICE_SANITIZE:+-DSLUICE_SANITIZE="$SLUICE_SANITIZE"} >/dev/null
-echo "==> build"
-ninja -C "$build_dir"
+scripts/build.sh "$build_dir"
 echo "==> test"
 ctest --test-dir "$build_dir" --output-on-failure --timeout 600 -j2 "$@"
