@@ -310,8 +310,9 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
       (void)previous->uninstall();
     spdlog::info("local-hop acceleration removed");
   }
-  impl->locator =
-      impl->options.lab_state.empty() ? kubernetesLocator() : labLocator(impl->options.lab_state);
+  impl->locator = impl->options.pod_netns_file.empty()
+                      ? kubernetesLocator()
+                      : podNetnsFileLocator(impl->options.pod_netns_file);
   Impl* raw = impl.get();
   auto source = config::FileSource::create(
       impl->io.get_executor(), impl->options.config_dir,

@@ -21,7 +21,7 @@ struct AgentOptions {
   std::filesystem::path cgroup;                    // attach point; empty: the cgroup v2 root
   std::filesystem::path pin_dir = "/sys/fs/bpf/sluice";
   std::filesystem::path socket = "/var/run/sluice/ztunnel.sock";
-  std::filesystem::path lab_state;                 // set: find pods through the lab's state file
+  std::filesystem::path pod_netns_file;  // set: find pods' netns there (core/inpod/pod_netns_file.h)
   uint32_t ztunnel_mark = 1337;
   // Local-hop acceleration (sockops + sk_msg): off by default; turning it off removes it.
   bool local_acceleration = false;

@@ -22,7 +22,7 @@ network namespace, then captures its traffic with eBPF. No pod restarts.
   --cgroup PATH        cgroup v2 directory to attach capture at (default: the cgroup v2 root)
   --pin-dir DIR        BPF pins (default /sys/fs/bpf/sluice); kept across restarts
   --socket PATH        where ztunnel connects (default /var/run/sluice/ztunnel.sock)
-  --lab-state FILE     find pods through the local lab's state file (sluicectl lab)
+  --pod-netns FILE     find pods' network namespaces in a pod netns file (sluicectl lab writes one)
   --local-acceleration on|off
                        redirect loopback hops between pods and ztunnel with sockops + sk_msg,
                        skipping the TCP stack (default off; off removes it)
@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
       options.pin_dir = value;
     else if (flag == "--socket")
       options.socket = value;
-    else if (flag == "--lab-state")
-      options.lab_state = value;
+    else if (flag == "--pod-netns")
+      options.pod_netns_file = value;
     else if (flag == "--local-acceleration") {
       if (std::string_view(value) != "on" && std::string_view(value) != "off") {
         std::fprintf(stderr, "--local-acceleration: expected on or off\n");

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "core/lab/lab_state.h"
+#include "core/inpod/pod_netns_file.h"
 
 namespace sluice::agent {
 
@@ -39,21 +39,22 @@ class KubernetesLocator : public PodLocator {
   std::filesystem::path proc_;
 };
 
-class LabLocator : public PodLocator {
+class PodNetnsFileLocator : public PodLocator {
  public:
-  explicit LabLocator(std::filesystem::path state_file) : state_file_(std::move(state_file)) {}
+  explicit PodNetnsFileLocator(std::filesystem::path file) : file_(std::move(file)) {}
 
   Result<inpod::Netns> locate(const config::Pod& pod) override {
-    // Read each time: the lab may be brought up after the agent starts.
-    auto state = lab::LabState::load(state_file_);
-    if (!state) return makeError("lab state " + state_file_.string() + ": " + state.message());
-    auto handle = state->findPod(pod.meta.ns + "/" + pod.meta.name);
-    if (!handle) return handle.error();
-    return inpod::Netns::open((*handle)->netns_path);
+    // Read each time: the file may be written after the agent starts.
+    auto pods = inpod::readPodNetnsFile(file_);
+    if (!pods) return pods.error();
+    const std::string key = pod.meta.ns + "/" + pod.meta.name;
+    auto it = pods->find(key);
+    if (it == pods->end()) return makeError("pod " + key + " is not in " + file_.string());
+    return inpod::Netns::open(it->second);
   }
 
  private:
-  std::filesystem::path state_file_;
+  std::filesystem::path file_;
 };
 
 }  // namespace
@@ -62,8 +63,8 @@ std::unique_ptr<PodLocator> kubernetesLocator(std::filesystem::path proc) {
   return std::make_unique<KubernetesLocator>(std::move(proc));
 }
 
-std::unique_ptr<PodLocator> labLocator(std::filesystem::path state_file) {
-  return std::make_unique<LabLocator>(std::move(state_file));
+std::unique_ptr<PodLocator> podNetnsFileLocator(std::filesystem::path file) {
+  return std::make_unique<PodNetnsFileLocator>(std::move(file));
 }
 
 }  // namespace sluice::agent

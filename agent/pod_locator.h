@@ -22,7 +22,7 @@ class PodLocator {
 // every container of a pod under a cgroup "pod<uid>", with '-' or '_' in the UID).
 std::unique_ptr<PodLocator> kubernetesLocator(std::filesystem::path proc = "/proc");
 
-// The local lab: namespaces recorded in the lab's state file (sluicectl lab up).
-std::unique_ptr<PodLocator> labLocator(std::filesystem::path state_file);
+// Namespaces listed in a pod netns file (core/inpod/pod_netns_file.h; the local lab writes one).
+std::unique_ptr<PodLocator> podNetnsFileLocator(std::filesystem::path file);
 
 }  // namespace sluice::agent

@@ -1,6 +1,6 @@
 // `sluicectl lab`: a mesh on this machine (bridge, node and pod netns, cgroups) built from the
 // same YAML the file source reads, torn down from its state file, and commands run as a pod.
-#include "core/lab/lab.h"
+#include "lab/lab.h"
 
 #include <filesystem>
 #include <iostream>
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "core/lab/data_plane.h"
+#include "lab/data_plane.h"
 
 namespace sluice::cli {
 namespace {

@@ -1,7 +1,7 @@
 // The lab on the real kernel (root): pods reach each other across nodes and on one node,
 // processes land in their pod's cgroup and netns, and `down` leaves nothing behind, also
 // after `up` crashed halfway. Skipped without root, failed in CI.
-#include "core/lab/lab.h"
+#include "lab/lab.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/lab/host.h"
+#include "lab/host.h"
 #include "tests/unit/lab/lab_test_util.h"
 
 namespace sluice::lab {

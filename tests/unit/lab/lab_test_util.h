@@ -13,7 +13,7 @@
 #include <string>
 
 #include "core/config/loader.h"
-#include "core/lab/lab.h"
+#include "lab/lab.h"
 
 namespace sluice::lab::testing {
 

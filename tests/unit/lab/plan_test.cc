@@ -1,5 +1,5 @@
 // Planning a lab from YAML: names, addresses and refusals, without touching the kernel.
-#include "core/lab/plan.h"
+#include "lab/plan.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <set>
 
-#include "core/lab/lab.h"
+#include "lab/lab.h"
 #include "tests/unit/lab/lab_test_util.h"
 
 namespace sluice::lab {

@@ -1,6 +1,6 @@
 // Running programs without a shell: output, exit codes, deadlines, and failures that name
 // the step (cgroup, netns, exec) that went wrong.
-#include "core/lab/process.h"
+#include "lab/process.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -4,9 +4,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/lab/data_plane.h"
-#include "core/lab/host.h"
-#include "core/lab/lab.h"
+#include "lab/data_plane.h"
+#include "lab/host.h"
+#include "lab/lab.h"
 
 namespace sluice::lab {
 namespace {

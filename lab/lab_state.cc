@@ -1,4 +1,4 @@
-#include "core/lab/lab_state.h"
+#include "lab/lab_state.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "core/lab/plan.h"
+#include "lab/plan.h"
 
 #include <array>
 #include <cstdio>

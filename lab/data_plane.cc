@@ -1,5 +1,5 @@
 // Starting, restarting and removing the lab's data plane (see data_plane.h).
-#include "core/lab/data_plane.h"
+#include "lab/data_plane.h"
 
 #include <sys/mount.h>
 #include <unistd.h>
@@ -11,8 +11,9 @@
 #include <fstream>
 #include <thread>
 
-#include "core/lab/lab.h"
-#include "core/lab/process.h"
+#include "core/inpod/pod_netns_file.h"
+#include "lab/lab.h"
+#include "lab/process.h"
 
 namespace sluice::lab {
 namespace {
@@ -21,6 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kAgentConnected = "ztunnel connected";
 constexpr auto kStopTimeout = std::chrono::seconds(5);
+constexpr const char* kPodNetnsFile = "pod-netns.json";
 
 bool fileContains(const std::filesystem::path& path, std::string_view needle) {
   std::ifstream in(path);
@@ -103,8 +105,8 @@ std::vector<ProcessHandle> nodeProcesses(const LabState& state, const DataPlaneO
                   files.pin_dir.string(),
                   "--socket",
                   files.agent_socket.string(),
-                  "--lab-state",
-                  state.state_path.string(),
+                  "--pod-netns",
+                  (state.run_dir / kPodNetnsFile).string(),
                   "--local-acceleration",
                   options.local_acceleration ? "on" : "off"};
     agent.argv.insert(agent.argv.end(), options.agent_args.begin(), options.agent_args.end());
@@ -139,10 +141,13 @@ Result<void> resolveWaypoint(std::vector<std::string>& argv, const LabState& sta
                              const DataPlaneOptions& options) {
   if (argv.empty() || argv[0] != "sluice-waypoint") return success();
   if (options.waypoint.empty())
-    return makeError("a container runs sluice-waypoint, but no sluice-waypoint binary was found "
-                     "beside sluicectl (build the sluice-waypoint target)");
+    return makeError(
+        "a container runs sluice-waypoint, but no sluice-waypoint binary was found "
+        "beside sluicectl (build the sluice-waypoint target)");
   argv[0] = options.waypoint.string();
-  auto has = [&](std::string_view flag) { return std::find(argv.begin(), argv.end(), flag) != argv.end(); };
+  auto has = [&](std::string_view flag) {
+    return std::find(argv.begin(), argv.end(), flag) != argv.end();
+  };
   if (!has("--ca-dir")) argv.insert(argv.end(), {"--ca-dir", (state.run_dir / "ca").string()});
   if (!has("--config-dir")) argv.insert(argv.end(), {"--config-dir", options.config_dir.string()});
   return success();
@@ -248,6 +253,11 @@ Result<void> startDataPlane(LabState& state, const config::Snapshot& pods,
   state.processes.insert(state.processes.end(), containers.begin(), containers.end());
   // Recorded before anything is mounted or started, so `down` finds all of it after a crash.
   if (auto saved = state.save(); !saved) return saved;
+  // The agents find each pod's namespace here (the lab has no /proc to search for pod UIDs).
+  inpod::PodNetnsPaths netns_paths;
+  for (const PodHandle& pod : state.pods) netns_paths[pod.key()] = pod.netns_path;
+  if (auto written = inpod::writePodNetnsFile(state.run_dir / kPodNetnsFile, netns_paths); !written)
+    return written;
   if (auto mounted = mountBpffs(state.bpffs); !mounted) return mounted;
   for (const NodeHandle& node : state.nodes) {
     std::filesystem::create_directories(nodeFiles(state, node.name).pin_dir, error);

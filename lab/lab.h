@@ -24,9 +24,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/lab/lab_state.h"
-#include "core/lab/plan.h"
-#include "core/lab/process.h"
+#include "lab/lab_state.h"
+#include "lab/plan.h"
+#include "lab/process.h"
 #include "core/result.h"
 
 namespace sluice::lab {

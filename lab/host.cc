@@ -1,4 +1,4 @@
-#include "core/lab/host.h"
+#include "lab/host.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <fstream>
 #include <thread>
 
-#include "core/lab/process.h"
+#include "lab/process.h"
 
 namespace sluice::lab::host {
 namespace {

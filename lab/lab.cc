@@ -1,5 +1,5 @@
 // Bringing a lab up, running things in it, and the RAII wrapper. Teardown is in teardown.cc.
-#include "core/lab/lab.h"
+#include "lab/lab.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/lab/host.h"
+#include "lab/host.h"
 
 namespace sluice::lab {
 namespace {

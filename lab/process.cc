@@ -1,4 +1,4 @@
-#include "core/lab/process.h"
+#include "lab/process.h"
 
 #include <fcntl.h>
 #include <poll.h>

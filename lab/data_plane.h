@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/config/snapshot.h"
-#include "core/lab/lab_state.h"
+#include "lab/lab_state.h"
 #include "core/result.h"
 
 namespace sluice::lab {
