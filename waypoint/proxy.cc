@@ -8,16 +8,17 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/container/small_vector.hpp>
 
+#include "core/hbone/authority.h"
 #include "core/hbone/metadata.h"
 #include "core/hbone/stream.h"
 #include "waypoint/body_pump.h"
 #include "waypoint/policy/retry_budget.h"
 #include "waypoint/policy/weighted.h"
+#include "waypoint/upstream_pool.h"
 
 namespace sluice::waypoint {
 namespace {
@@ -31,11 +32,7 @@ using telemetry::ResponseFlags;
 // client's request is cut off.
 constexpr std::chrono::milliseconds kDrainGrace{1000};
 
-std::string endpointText(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address().to_string();
-  return (endpoint.address().is_v6() ? "[" + address + "]" : address) + ":" +
-         std::to_string(endpoint.port());
-}
+std::string endpointText(const tcp::endpoint& endpoint) { return hbone::formatAuthority(endpoint); }
 
 // Appends the 16 lower-case hex digits of `value` (ids are made per request: no snprintf).
 void appendHex(std::string& out, uint64_t value) {
@@ -79,6 +76,15 @@ class Watchdog final : public Deadlines::Entry {
   UpstreamCall* call_;
   bool fired_ = false;
 };
+
+// HTTP/2 multiplexed on one tunnel per endpoint when the app speaks it (or, for a port of
+// unknown protocol, when the client did); HTTP/1.1 otherwise. Upgrades (WebSocket) exist in
+// HTTP/1.1 only.
+bool speaksHttp2(UpstreamProtocol protocol, const DownstreamRequest& down) {
+  return down.head().upgrade.empty() &&
+         (protocol == UpstreamProtocol::kHttp2 ||
+          (protocol == UpstreamProtocol::kAsDownstream && down.http2()));
+}
 
 asio::awaitable<void> sleepFor(asio::any_io_executor ex, Duration duration) {
   if (duration <= Duration::zero()) co_return;
@@ -171,116 +177,10 @@ Proxy::Proxy(asio::any_io_executor ex, ProxyOptions options, telemetry::RequestM
       metrics_(metrics),
       cluster_metrics_(cluster_metrics),
       access_log_(access_log),
-      random_(std::random_device{}()) {
-  pool_ = std::make_unique<hbone::Pool>(
-      ex_,
-      [this](const hbone::PoolKey& key)
-          -> asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> {
-        auto tls = options_.client_tls();
-        if (!tls) co_return makeError("no certificate for " + options_.identity.str());
-        hbone::DialOptions dial;
-        dial.timeout = options_.connect_timeout;
-        dial.sockets = options_.sockets;
-        std::vector<identity::SpiffeId> expected;
-        expected.push_back(key.destination);
-        co_return co_await hbone::dial(ex_, key.address, tls, std::move(expected), dial);
-      });
-}
+      pool_(std::make_unique<UpstreamPool>(ex, options_)),
+      random_(std::random_device{}()) {}
 
-struct Proxy::IdleSweep {
-  explicit IdleSweep(const asio::any_io_executor& ex) : timer(ex) {}
-  asio::steady_timer timer;
-  // The next deadline; max() while no sweeper runs.
-  std::chrono::steady_clock::time_point at = std::chrono::steady_clock::time_point::max();
-  bool proxy_gone = false;  // the sweeper may wake after the proxy is destroyed
-};
-
-Proxy::~Proxy() {
-  if (sweep_) {
-    sweep_->proxy_gone = true;
-    sweep_->timer.cancel();
-  }
-}
-
-void Proxy::keepIdle(std::unique_ptr<Http1Connection> connection, const ConnectionReuse& reuse) {
-  ++connection->requests;
-  auto& idle = idle_[connection->address];
-  if ((reuse.max_requests != 0 && connection->requests >= reuse.max_requests) ||
-      idle.size() >= 64) {
-    connection->stream->closeWrite();  // as a client closes a keep-alive connection: FIN
-    return;
-  }
-  if (reuse.idle_timeout.count() > 0) {
-    connection->idle_until = std::chrono::steady_clock::now() + reuse.idle_timeout;
-    sweepIdleAt(connection->idle_until);
-  } else {
-    connection->idle_until = std::chrono::steady_clock::time_point::max();
-  }
-  idle.push_back(std::move(connection));
-}
-
-void Proxy::sweepIdleAt(std::chrono::steady_clock::time_point when) {
-  if (!sweep_) sweep_ = std::make_shared<IdleSweep>(ex_);
-  if (when >= sweep_->at) return;
-  const bool running = sweep_->at != std::chrono::steady_clock::time_point::max();
-  sweep_->at = when;
-  if (running) {
-    sweep_->timer.cancel();  // the sweeper waits again, for the earlier deadline
-  } else {
-    asio::co_spawn(ex_, sweepIdle(sweep_), asio::detached);
-  }
-}
-
-asio::awaitable<void> Proxy::sweepIdle(std::shared_ptr<IdleSweep> sweep) {
-  for (;;) {
-    sweep->timer.expires_at(sweep->at);
-    error_code ec;
-    co_await sweep->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (sweep->proxy_gone) co_return;
-    if (std::chrono::steady_clock::now() < sweep->at) continue;  // re-armed earlier
-    sweep->at = closeIdle();
-    if (sweep->at == std::chrono::steady_clock::time_point::max()) co_return;
-  }
-}
-
-std::chrono::steady_clock::time_point Proxy::closeIdle() {
-  const auto now = std::chrono::steady_clock::now();
-  auto next = std::chrono::steady_clock::time_point::max();
-  for (auto it = idle_.begin(); it != idle_.end();) {
-    auto& list = it->second;
-    std::erase_if(list, [&](std::unique_ptr<Http1Connection>& connection) {
-      if (connection->closedByPeer()) return true;
-      if (connection->idle_until > now) {
-        next = std::min(next, connection->idle_until);
-        return false;
-      }
-      connection->stream->closeWrite();
-      return true;
-    });
-    it = list.empty() ? idle_.erase(it) : std::next(it);
-  }
-  for (auto it = http2_.begin(); it != http2_.end();) {
-    Http2Connection& connection = *it->second;
-    const auto idle_until = connection.session().idleSince() + connection.idle_timeout;
-    if (!connection.usable()) {
-      it = http2_.erase(it);  // ending by itself already (GOAWAY, error)
-      continue;
-    }
-    if (connection.idle_timeout.count() > 0) {
-      if (connection.session().activeStreams() > 0) {
-        next = std::min(next, now + connection.idle_timeout);  // idle at the earliest from now
-      } else if (idle_until <= now) {
-        connection.shutdown();
-        it = http2_.erase(it);
-        continue;
-      } else {
-        next = std::min(next, idle_until);
-      }
-    }
-    ++it;
-  }
-  return next;
-}
+Proxy::~Proxy() = default;
 
 void Proxy::setRoutes(std::shared_ptr<const RouteConfig> routes) { routes_ = std::move(routes); }
 
@@ -333,79 +233,6 @@ std::vector<std::string> Proxy::ejectedEndpoints(const std::string& cluster) {
   for (size_t i = 0; i < it->second->addresses.size(); ++i)
     if (it->second->outlier->isEjected(i, now)) out.push_back(it->second->addresses[i]);
   return out;
-}
-
-asio::awaitable<Result<std::unique_ptr<ByteStream>>> Proxy::connectUpstream(
-    const Endpoint& endpoint, const Downstream& who) {
-  if (!endpoint.meshed) {
-    auto socket = co_await hbone::connectSocket(ex_, endpoint.address, options_.sockets,
-                                                options_.connect_timeout);
-    if (!socket)
-      co_return makeError("connect to " + endpointText(endpoint.address) +
-                          " (outside the mesh): " + socket.message());
-    co_return wrapSocket(std::move(*socket));
-  }
-  hbone::Headers headers{{"forwarded", hbone::formatForwardedFor(who.source_ip)}};
-  // Named, not temporaries: GCC 12 mishandles braced temporaries inside co_await expressions.
-  const hbone::PoolKey key{options_.identity, endpoint.identity, endpoint.hbone};
-  const std::string authority = endpointText(endpoint.address);
-  auto stream = co_await pool_->open(key, authority, headers);
-  if (!stream) co_return stream.error();
-  int status = co_await (*stream)->response();
-  if (status != 200)
-    co_return makeError("HBONE CONNECT to " + authority + " answered " + std::to_string(status));
-  co_return wrapStream(*stream);
-}
-
-asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> Proxy::call(const Endpoint& endpoint,
-                                                                   const Exchange& x, bool fresh,
-                                                                   bool& reused) {
-  reused = false;
-  const UpstreamProtocol protocol = x.cluster->protocol;
-  // Upgrades (WebSocket) exist in HTTP/1.1 only.
-  const bool http2 = x.down.head().upgrade.empty() &&
-                     (protocol == UpstreamProtocol::kHttp2 ||
-                      (protocol == UpstreamProtocol::kAsDownstream && x.down.http2()));
-  const ConnectionReuse& reuse = x.cluster->reuse;
-  if (http2) {
-    auto& slot = http2_[endpoint.address];
-    if (slot && reuse.max_requests != 0 && slot->requests >= reuse.max_requests) {
-      slot->shutdown();  // its streams finish; the next request opens a fresh connection
-      slot.reset();
-    }
-    if (slot && slot->usable() && !fresh) {
-      reused = true;
-      co_return http2Call(slot);
-    }
-    auto opened = co_await connectUpstream(endpoint, x.who);
-    if (!opened) co_return opened.error();
-    auto connection = Http2Connection::create(ex_, hbone::Role::kClient, std::move(*opened));
-    if (!connection) co_return connection.error();
-    // A connection that is full or going away finishes its streams and ends by itself.
-    if (slot) slot->shutdown();
-    slot = *connection;
-    slot->idle_timeout = reuse.idle_timeout;
-    asio::co_spawn(ex_, slot->run(), asio::detached);
-    if (reuse.idle_timeout.count() > 0)
-      sweepIdleAt(std::chrono::steady_clock::now() + reuse.idle_timeout);
-    co_return http2Call(slot);
-  }
-  auto& idle = idle_[endpoint.address];
-  const auto now = std::chrono::steady_clock::now();
-  while (!fresh && !idle.empty()) {
-    auto up = std::move(idle.back());
-    idle.pop_back();
-    if (!up->closedByPeer() && up->idle_until > now) {
-      reused = true;
-      co_return http1Call(std::move(up), true);
-    }
-  }
-  auto opened = co_await connectUpstream(endpoint, x.who);
-  if (!opened) co_return opened.error();
-  auto up = std::make_unique<Http1Connection>();
-  up->stream = std::move(*opened);
-  up->address = endpoint.address;
-  co_return http1Call(std::move(up), false);
 }
 
 asio::awaitable<void> Proxy::serve(std::unique_ptr<ByteStream> downstream, Downstream who) {
@@ -743,7 +570,8 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     std::string failure;
     for (bool fresh = false;;) {
       bool reused = false;
-      auto opened = co_await call(endpoint, x, fresh, reused);
+      auto opened = co_await pool_->call(endpoint, x.who, speaksHttp2(x.cluster->protocol, x.down),
+                                         x.cluster->reuse, fresh, reused);
       if (!opened) {
         failure = opened.message();
         outcome = AttemptOutcome::connectFailure();
@@ -889,7 +717,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     }
     // A connection still owed part of the request body cannot carry the next request.
     if (auto connection = pump.delivered() ? up->reusableConnection() : nullptr)
-      keepIdle(std::move(connection), x.cluster->reuse);
+      pool_->keepIdle(std::move(connection), x.cluster->reuse);
     co_return;
   }
 }

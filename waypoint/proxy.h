@@ -7,20 +7,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <chrono>
-#include <functional>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "core/hbone/connection.h"
-#include "core/hbone/pool.h"
-#include "core/hbone/sockets.h"
-#include "core/identity/spiffe_id.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/cluster_metrics.h"
 #include "core/telemetry/request_metrics.h"
@@ -28,32 +20,13 @@
 #include "waypoint/exchange.h"
 #include "waypoint/http1.h"
 #include "waypoint/http2.h"
+#include "waypoint/proxy_options.h"
 #include "waypoint/service_routes.h"
 
 namespace sluice::waypoint {
 
 class BodyPump;
-
-struct ProxyOptions {
-  identity::SpiffeId identity;  // the waypoint's own: it authenticates as this upstream
-  std::string name, ns;         // the waypoint (Gateway) name and namespace, for telemetry
-  std::function<std::shared_ptr<boost::asio::ssl::context>()> client_tls;
-  std::chrono::milliseconds connect_timeout{10000};
-  // Request bodies up to this size are kept so a retry can send them again; a larger body is
-  // streamed to the first endpoint and never retried (Envoy's per-request buffer limit).
-  size_t replay_limit = 1024 * 1024;
-  hbone::SocketOptions sockets;  // for upstream dials (mark, so capture never takes them)
-};
-
-// Who sent the request, as the HBONE tunnel proved it.
-struct Downstream {
-  boost::asio::ip::tcp::endpoint vip;  // the CONNECT :authority
-  identity::SpiffeId peer;             // the client ztunnel's workload identity
-  std::string source_ip;               // from the forwarded header, else the peer's address
-  // Tunnels from ztunnels are only for services bound to this waypoint; the plain listeners
-  // an operator configures (and tests) name their service themselves.
-  bool require_binding = false;
-};
+class UpstreamPool;
 
 class Proxy {
  public:
@@ -97,28 +70,9 @@ class Proxy {
                                        const HeaderList* extra = nullptr);
   // respond() with x's error as the body.
   boost::asio::awaitable<void> fail(Exchange& x, int status, telemetry::ResponseFlags flags);
-  // An attempt's transport: HTTP/2 multiplexed on one tunnel per endpoint when the app speaks
-  // it (or, for a port of unknown protocol, when the client did), else a pooled HTTP/1.1 tunnel;
-  // `fresh` skips the pooled ones and opens a new connection.
-  boost::asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> call(const Endpoint& endpoint,
-                                                                     const Exchange& x, bool fresh,
-                                                                     bool& reused);
-  // A CONNECT stream through the pooled HBONE connection to the endpoint's ztunnel, or a plain
-  // TCP connection to an endpoint outside the mesh.
-  boost::asio::awaitable<Result<std::unique_ptr<ByteStream>>> connectUpstream(
-      const Endpoint& endpoint, const Downstream& who);
   // A 101 answer: the two connections' bytes are copied both ways until both ends finish.
   boost::asio::awaitable<void> relayUpgrade(Exchange& x, UpstreamCall& up);
   void finish(Exchange& x);
-  // Pools an HTTP/1.1 connection for the next request, unless `reuse` says it has done enough.
-  void keepIdle(std::unique_ptr<Http1Connection> connection, const ConnectionReuse& reuse);
-  // Pooled connections idle past their cluster's idleTimeout are closed by one timer, armed
-  // for the earliest deadline.
-  struct IdleSweep;
-  void sweepIdleAt(std::chrono::steady_clock::time_point when);
-  boost::asio::awaitable<void> sweepIdle(std::shared_ptr<IdleSweep> sweep);
-  // Closes what has idled too long; returns the next deadline (max(): none).
-  std::chrono::steady_clock::time_point closeIdle();
 
   boost::asio::any_io_executor ex_;
   Deadlines deadlines_;  // the attempts' and responses' timeouts
@@ -127,11 +81,8 @@ class Proxy {
   telemetry::ClusterMetrics* cluster_metrics_;
   telemetry::AccessLog* access_log_;
   std::shared_ptr<const RouteConfig> routes_;
-  std::unique_ptr<hbone::Pool> pool_;
+  std::unique_ptr<UpstreamPool> pool_;  // the upstream connections
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;
-  std::map<boost::asio::ip::tcp::endpoint, std::vector<std::unique_ptr<Http1Connection>>> idle_;
-  std::map<boost::asio::ip::tcp::endpoint, std::shared_ptr<Http2Connection>> http2_;
-  std::shared_ptr<IdleSweep> sweep_;
   std::mt19937_64 random_;
 };
 
