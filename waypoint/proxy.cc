@@ -16,7 +16,7 @@
 #include "core/hbone/metadata.h"
 #include "core/hbone/stream.h"
 #include "waypoint/body_pump.h"
-#include "waypoint/policy/retry_budget.h"
+#include "waypoint/cluster_state.h"
 #include "waypoint/policy/weighted.h"
 #include "waypoint/upstream_pool.h"
 
@@ -94,44 +94,6 @@ asio::awaitable<void> sleepFor(asio::any_io_executor ex, Duration duration) {
 
 }  // namespace
 
-struct Proxy::ClusterState {
-  const Cluster* synced = nullptr;  // the compiled cluster the state below was made for,
-  std::shared_ptr<const RouteConfig> synced_routes;  // kept alive so the pointer stays unique
-  std::vector<std::string> addresses;
-  std::unique_ptr<LoadBalancer> lb;
-  std::optional<OutlierDetector> outlier;
-  std::optional<OutlierConfig> outlier_config;
-  CircuitBreaker breaker;
-  RetryBudget budget;  // per cluster, as Envoy's: one failing service cannot spend another's
-  std::vector<uint32_t> active;
-  std::vector<uint8_t> ejected;
-  telemetry::ClusterStats* stats = nullptr;  // null when the proxy reports no metrics
-
-  void count(prometheus::Counter* telemetry::ClusterStats::*counter) {
-    if (stats) (stats->*counter)->Increment();
-  }
-  // Envoy's retry statistics, from what was decided after try number `attempts`.
-  void countRetryDecision(RetryReason reason, uint32_t attempts) {
-    using S = telemetry::ClusterStats;
-    switch (reason) {
-      case RetryReason::kRetry:
-        count(&S::retry);
-        break;
-      case RetryReason::kBudgetExhausted:
-        count(&S::retry_overflow);
-        break;
-      case RetryReason::kAttemptsExhausted:
-        count(&S::retry_limit_exceeded);
-        break;
-      case RetryReason::kNotRetriable:
-        if (attempts > 1) count(&S::retry_success);
-        break;
-      default:
-        break;
-    }
-  }
-};
-
 // One request and what became of it.
 struct Proxy::Exchange {
   Exchange(DownstreamRequest& d, const Downstream& w, std::shared_ptr<const RouteConfig> rc)
@@ -184,55 +146,20 @@ Proxy::~Proxy() = default;
 
 void Proxy::setRoutes(std::shared_ptr<const RouteConfig> routes) { routes_ = std::move(routes); }
 
-Proxy::ClusterState& Proxy::state(const Cluster& cluster,
-                                  const std::shared_ptr<const RouteConfig>& owner) {
+ClusterState& Proxy::state(const Cluster& cluster,
+                           const std::shared_ptr<const RouteConfig>& owner) {
   auto& slot = clusters_[cluster.name];
-  if (!slot) {
-    slot = std::make_unique<ClusterState>();
-    if (cluster_metrics_) slot->stats = &cluster_metrics_->cluster(cluster.name);
-  }
-  ClusterState& s = *slot;
-  // Compiled clusters never change: the work below is needed once per configuration version,
-  // not per request.
-  if (s.synced == &cluster && s.synced_routes == owner) return s;
-  s.synced = &cluster;
-  s.synced_routes = owner;
-  std::vector<std::string> addresses;
-  for (const auto& e : cluster.endpoints) addresses.push_back(endpointText(e.address));
-  bool same_outlier =
-      (s.outlier_config.has_value() == cluster.outlier.has_value()) &&
-      (!cluster.outlier ||
-       (s.outlier_config->consecutive_5xx == cluster.outlier->consecutive_5xx &&
-        s.outlier_config->base_ejection_time == cluster.outlier->base_ejection_time &&
-        s.outlier_config->max_ejection_percent == cluster.outlier->max_ejection_percent &&
-        s.outlier_config->consecutive_gateway_errors ==
-            cluster.outlier->consecutive_gateway_errors));
-  if (!s.lb || s.addresses != addresses || s.lb->policy() != cluster.lb || !same_outlier) {
-    s.lb = std::make_unique<LoadBalancer>(cluster.lb, addresses);
-    if (cluster.outlier) {
-      if (!s.outlier || !same_outlier)
-        s.outlier.emplace(*cluster.outlier, addresses.size());
-      else if (s.addresses != addresses)
-        s.outlier->resize(addresses.size());
-    } else {
-      s.outlier.reset();
-    }
-    s.outlier_config = cluster.outlier;
-    s.active.assign(addresses.size(), 0);
-    s.addresses = std::move(addresses);
-  }
-  s.breaker.setLimits(cluster.limits);
-  return s;
+  if (!slot)
+    slot = std::make_unique<ClusterState>(
+        cluster_metrics_ ? &cluster_metrics_->cluster(cluster.name) : nullptr);
+  slot->sync(cluster, owner);
+  return *slot;
 }
 
 std::vector<std::string> Proxy::ejectedEndpoints(const std::string& cluster) {
-  std::vector<std::string> out;
   auto it = clusters_.find(cluster);
-  if (it == clusters_.end() || !it->second->outlier) return out;
-  const auto now = Clock::now();
-  for (size_t i = 0; i < it->second->addresses.size(); ++i)
-    if (it->second->outlier->isEjected(i, now)) out.push_back(it->second->addresses[i]);
-  return out;
+  if (it == clusters_.end()) return {};
+  return it->second->ejectedEndpoints(Clock::now());
 }
 
 asio::awaitable<void> Proxy::serve(std::unique_ptr<ByteStream> downstream, Downstream who) {
@@ -471,10 +398,10 @@ asio::awaitable<void> Proxy::forward(Exchange& x) {
 asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
   const Cluster& cluster = *x.cluster;
   ClusterState& st = state(cluster, x.routes);
-  Ticket request_ticket = st.budget.trackRequest();
-  auto admitted = st.breaker.tryRequest();
+  Ticket request_ticket = st.budget().trackRequest();
+  auto admitted = st.breaker().tryRequest();
   if (!admitted) {
-    st.count(&telemetry::ClusterStats::pending_overflow);
+    st.countPendingOverflow();
     x.error = "upstream overflow: " + cluster.name + " is at its request limit";
     co_await fail(x, CircuitBreaker::kOverflowStatus, CircuitBreaker::kOverflowFlag);
     co_return;
@@ -532,18 +459,12 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     }
 
     // Pick an endpoint not yet tried, skipping ejected ones.
-    if (st.outlier)
-      st.outlier->ejectedMask(now, st.ejected);
-    else
-      st.ejected.clear();
     PickContext pick;
-    pick.ejected = st.ejected;
-    pick.active_requests = st.active;
     pick.tried = tried;
     if (cluster.hash) pick.hash = hashKey(*cluster.hash, x.view, x.who.source_ip);
     pick.random1 = random_();
     pick.random2 = random_();
-    auto index = st.lb->pick(pick);
+    auto index = st.pick(pick, now);
     if (!index) {
       x.error = "no healthy upstream in " + cluster.name;
       co_await fail(x, 503, ResponseFlag::kNoHealthyUpstream);
@@ -554,14 +475,7 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
     x.endpoint = &endpoint;
     x.upstream = endpointText(endpoint.address);
     ++x.attempts;
-    ++st.active[*index];
-    struct Active {
-      ClusterState& st;
-      size_t i;
-      ~Active() {
-        if (i < st.active.size() && st.active[i] > 0) --st.active[i];
-      }
-    } active{st, *index};
+    ClusterState::InFlight in_flight(st, *index);
 
     // One attempt: connect (or reuse), send, and wait for the response head.
     AttemptDeadline deadline = attemptDeadline(timeouts, x.start, now);
@@ -619,18 +533,12 @@ asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
       break;
     }
 
-    // Outlier detection sees every attempt.
-    if (st.outlier) {
-      bool ejected = outcome.kind == AttemptOutcome::Kind::kResponse
-                         ? st.outlier->reportResponse(*index, outcome.status, Clock::now())
-                         : st.outlier->reportLocalFailure(*index, Clock::now());
-      if (ejected) st.count(&telemetry::ClusterStats::ejections_enforced);
-    }
+    st.reportOutcome(*index, outcome, Clock::now());
 
     RetryDecision decision =
         wouldRetry(policy, outcome, x.attempts, remainingTime(timeouts, x.start, Clock::now()),
-                   replayable(), st.budget);
-    if (decision.retry) retry_ticket = st.budget.tryRetry();
+                   replayable(), st.budget());
+    if (decision.retry) retry_ticket = st.budget().tryRetry();
     st.countRetryDecision(decision.reason, x.attempts);
     if (decision.retry && retry_ticket) {
       if (up) up->abort();  // its answer is not wanted

@@ -26,6 +26,7 @@
 namespace sluice::waypoint {
 
 class BodyPump;
+class ClusterState;
 class UpstreamPool;
 
 class Proxy {
@@ -49,7 +50,6 @@ class Proxy {
   std::vector<std::string> ejectedEndpoints(const std::string& cluster);
 
  private:
-  struct ClusterState;
   struct Exchange;
 
   boost::asio::awaitable<void> serveHttp1(std::unique_ptr<ByteStream> downstream, Downstream who,
