@@ -1,5 +1,8 @@
 #include "waypoint/deadlines.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 namespace sluice::waypoint {
 
 Deadlines::Deadlines(const boost::asio::any_io_executor& ex) : timer_(ex) {}
@@ -36,6 +39,12 @@ void Deadlines::fire() {
     due.expire();
   }
   if (!entries_.empty() && entries_.begin()->at_ < timer_at_) setTimer(entries_.begin()->at_);
+}
+
+boost::asio::awaitable<void> sleepFor(boost::asio::any_io_executor ex, Duration duration) {
+  if (duration <= Duration::zero()) co_return;
+  boost::asio::steady_timer timer(ex, duration);
+  co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
 }  // namespace sluice::waypoint

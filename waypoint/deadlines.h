@@ -9,6 +9,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/set.hpp>
 #include <memory>
@@ -63,5 +64,9 @@ class Deadlines {
   Clock::time_point timer_at_ = Clock::time_point::max();  // max(): not set
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// Waits `duration` on the worker (a fault's delay, a retry's backoff); none at all for zero or
+// less.
+boost::asio::awaitable<void> sleepFor(boost::asio::any_io_executor ex, Duration duration);
 
 }  // namespace sluice::waypoint

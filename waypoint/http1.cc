@@ -113,6 +113,12 @@ std::unique_ptr<ByteStream> wrapSocket(asio::ip::tcp::socket socket) {
   return std::make_unique<SocketByteStream>(std::move(socket));
 }
 
+const std::string* findHeader(const HeaderList& headers, std::string_view name) {
+  for (const auto& [n, v] : headers)
+    if (equalsIgnoreCase(n, name)) return &v;
+  return nullptr;
+}
+
 bool isHopByHop(std::string_view name) {
   for (std::string_view hop :
        {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",

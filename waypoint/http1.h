@@ -57,6 +57,9 @@ std::unique_ptr<ByteStream> wrapSocket(boost::asio::ip::tcp::socket socket);
 // An ordered, case-preserving header list; names compare case-insensitively.
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// The value of the first field named `name` (any case), or null.
+const std::string* findHeader(const HeaderList& headers, std::string_view name);
+
 // Whether a comma-separated header value (Connection, TE, Upgrade) lists `token` (any case).
 bool listHasToken(std::string_view list, std::string_view token);
 std::string asciiLower(std::string_view text);

@@ -1,15 +1,11 @@
-// The waypoint's request path (see proxy.h): authorize, route, fault, then attempts with
-// retries under the route's deadlines, streaming the chosen response back.
+// The waypoint's request flow (see proxy.h): read a request, authorize, route, fault, hand it
+// to the router, then metrics and the access log.
 #include "waypoint/proxy.h"
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/container/small_vector.hpp>
 
 #include "core/hbone/authority.h"
@@ -18,6 +14,8 @@
 #include "waypoint/body_pump.h"
 #include "waypoint/cluster_state.h"
 #include "waypoint/policy/weighted.h"
+#include "waypoint/proxied_request.h"
+#include "waypoint/router.h"
 #include "waypoint/upstream_pool.h"
 
 namespace sluice::waypoint {
@@ -40,96 +38,7 @@ void appendHex(std::string& out, uint64_t value) {
   for (int shift = 60; shift >= 0; shift -= 4) out += kDigits[(value >> shift) & 0xf];
 }
 
-const std::string* findHeader(const HeaderList& headers, std::string_view name) {
-  for (const auto& [n, v] : headers)
-    if (equalsIgnoreCase(n, name)) return &v;
-  return nullptr;
-}
-
-void applyEdits(HeaderList& headers, const HeaderEdits& edits) {
-  auto erase = [&](std::string_view name) {
-    std::erase_if(headers, [&](const auto& h) { return equalsIgnoreCase(h.first, name); });
-  };
-  for (const auto& name : edits.remove) erase(name);
-  for (const auto& [name, value] : edits.set) {
-    erase(name);
-    headers.emplace_back(name, value);
-  }
-  for (const auto& [name, value] : edits.add) headers.emplace_back(name, value);
-}
-
-// Aborts an upstream attempt when its deadline passes (while it lives): the pending read then
-// fails, and fired() tells a timeout from a reset. No cancellation plumbing on the stream.
-class Watchdog final : public Deadlines::Entry {
- public:
-  Watchdog(Deadlines& deadlines, std::optional<Clock::time_point> at, UpstreamCall* call)
-      : call_(call) {
-    if (at) deadlines.arm(*this, *at);
-  }
-  bool fired() const { return fired_; }
-
- private:
-  void expire() override {
-    fired_ = true;
-    call_->abort();
-  }
-  UpstreamCall* call_;
-  bool fired_ = false;
-};
-
-// HTTP/2 multiplexed on one tunnel per endpoint when the app speaks it (or, for a port of
-// unknown protocol, when the client did); HTTP/1.1 otherwise. Upgrades (WebSocket) exist in
-// HTTP/1.1 only.
-bool speaksHttp2(UpstreamProtocol protocol, const DownstreamRequest& down) {
-  return down.head().upgrade.empty() &&
-         (protocol == UpstreamProtocol::kHttp2 ||
-          (protocol == UpstreamProtocol::kAsDownstream && down.http2()));
-}
-
-asio::awaitable<void> sleepFor(asio::any_io_executor ex, Duration duration) {
-  if (duration <= Duration::zero()) co_return;
-  asio::steady_timer timer(ex, duration);
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
 }  // namespace
-
-// One request and what became of it.
-struct Proxy::Exchange {
-  Exchange(DownstreamRequest& d, const Downstream& w, std::shared_ptr<const RouteConfig> rc)
-      : down(d), who(w), routes(std::move(rc)) {}
-  DownstreamRequest& down;
-  const Downstream& who;
-  std::shared_ptr<const RouteConfig> routes;
-  Clock::time_point start = Clock::now();
-
-  // The request. Its head is the downstream's, never changed: `view` points into it.
-  std::string path, host;
-  RequestView view;
-  uint64_t request_bytes = 0;
-  bool grpc = false;  // content-type application/grpc*: reported as such
-  const std::string& method() const { return down.head().method; }
-  const std::string& target() const { return down.head().target; }
-  const HeaderList& headers() const { return down.head().headers; }
-  bool continue_answered = false;  // the waypoint answered Expect: 100-continue: not forwarded
-
-  // Decisions.
-  const ServiceRoutes* service = nullptr;
-  const RouteAction* action = nullptr;
-  const WeightedCluster* weighted = nullptr;
-  const Cluster* cluster = nullptr;
-
-  // The outcome, for telemetry.
-  int status = 0;
-  ResponseFlags flags;
-  std::string error;       // why the waypoint answered itself (access log)
-  std::string reply_body;  // what it answered with
-  uint32_t attempts = 0;
-  std::string upstream;
-  const Endpoint* endpoint = nullptr;
-  uint64_t response_bytes = 0;
-  std::string request_id, traceparent;
-};
 
 Proxy::Proxy(asio::any_io_executor ex, ProxyOptions options, telemetry::RequestMetrics* metrics,
              telemetry::ClusterMetrics* cluster_metrics, telemetry::AccessLog* access_log)
@@ -140,7 +49,8 @@ Proxy::Proxy(asio::any_io_executor ex, ProxyOptions options, telemetry::RequestM
       cluster_metrics_(cluster_metrics),
       access_log_(access_log),
       pool_(std::make_unique<UpstreamPool>(ex, options_)),
-      random_(std::random_device{}()) {}
+      random_(std::random_device{}()),
+      router_(std::make_unique<Router>(ex, deadlines_, *pool_, random_)) {}
 
 Proxy::~Proxy() = default;
 
@@ -196,7 +106,7 @@ asio::awaitable<void> Proxy::serveHttp1(std::unique_ptr<ByteStream> downstream, 
       break;
     }
     auto request = http1Request(*downstream, reader);
-    Exchange x(*request, who, routes_);
+    ProxiedRequest x(*request, who, routes_);
     const bool again = co_await handle(x);
     finish(x);
     if (!again) break;
@@ -221,47 +131,13 @@ asio::awaitable<void> Proxy::serveHttp2(std::unique_ptr<ByteStream> downstream, 
 
 asio::awaitable<void> Proxy::serveStream(std::shared_ptr<hbone::Stream> stream, Downstream who) {
   auto request = http2Request(std::move(stream));
-  Exchange x(*request, who, routes_);
+  ProxiedRequest x(*request, who, routes_);
   co_await handle(x);
   finish(x);
 }
 
-asio::awaitable<bool> Proxy::respond(Exchange& x, int status, ResponseFlags flags,
-                                     const HeaderList* extra) {
-  x.status = status;
-  x.flags = flags;
-  HeaderList headers = extra ? *extra : HeaderList();
-  error_code ec;
-  const HeaderList no_trailers;
-  if (x.grpc) {
-    // gRPC clients read the outcome from grpc-status: a trailers-only answer, as the gRPC
-    // spec has servers send errors (the HTTP status stays in metrics and the access log).
-    headers.emplace_back("content-type", "application/grpc");
-    headers.emplace_back("grpc-status", std::to_string(grpcStatusForHttp(status)));
-    headers.emplace_back("grpc-message", grpcMessage(x.reply_body));
-    BodySize none;
-    none.none = true;
-    co_await x.down.sendHead(200, {}, headers, none, ec);
-    if (!ec) co_await x.down.endResponse(no_trailers, ec);
-    co_return !ec && x.down.reusable();
-  }
-  headers.emplace_back("content-type", "text/plain");
-  BodySize size;
-  size.length = x.reply_body.size();
-  co_await x.down.sendHead(status, {}, headers, size, ec);
-  if (!ec) co_await x.down.sendData(x.reply_body, true, ec);
-  if (!ec) co_await x.down.endResponse(no_trailers, ec);
-  x.response_bytes = x.reply_body.size();
-  co_return !ec && x.down.reusable();
-}
-
-asio::awaitable<void> Proxy::fail(Exchange& x, int status, ResponseFlags flags) {
-  x.reply_body = x.error + "\n";
-  co_await respond(x, status, flags);
-}
-
 // Returns whether the downstream connection may carry another request.
-asio::awaitable<bool> Proxy::handle(Exchange& x) {
+asio::awaitable<bool> Proxy::handle(ProxiedRequest& x) {
   const RequestHead& head = x.down.head();
   if (const auto* host = findHeader(x.headers(), "host")) x.host = *host;
   if (const auto* type = findHeader(x.headers(), "content-type"))
@@ -384,285 +260,18 @@ asio::awaitable<bool> Proxy::handle(Exchange& x) {
   co_return x.down.reusable() && x.status != 0;
 }
 
-asio::awaitable<void> Proxy::forward(Exchange& x) {
+asio::awaitable<void> Proxy::forward(ProxiedRequest& x) {
   // The body streams to each attempt as it arrives, kept for a retry while it fits; an
   // upgrade's bytes after the head belong to the new protocol and are relayed, never read here.
   BodyPump pump(ex_, x.down, options_.replay_limit);
   if (x.down.head().upgrade.empty()) pump.start();
-  co_await sendWithRetries(x, pump);
+  co_await router_->route(x, state(*x.cluster, x.routes), pump);
   co_await pump.stop(kDrainGrace);
   x.request_bytes += pump.bytes();
   if (pump.failed() && x.error.empty()) x.error = "downstream: request body: " + pump.failure();
 }
 
-asio::awaitable<void> Proxy::sendWithRetries(Exchange& x, BodyPump& pump) {
-  const Cluster& cluster = *x.cluster;
-  ClusterState& st = state(cluster, x.routes);
-  Ticket request_ticket = st.budget().trackRequest();
-  auto admitted = st.breaker().tryRequest();
-  if (!admitted) {
-    st.countPendingOverflow();
-    x.error = "upstream overflow: " + cluster.name + " is at its request limit";
-    co_await fail(x, CircuitBreaker::kOverflowStatus, CircuitBreaker::kOverflowFlag);
-    co_return;
-  }
-
-  const RetryPolicy& policy = x.action->retry;
-  const Timeouts& timeouts = x.action->timeouts;
-  std::vector<size_t> tried;
-  std::optional<Ticket> retry_ticket;
-
-  // The request as the upstream sees it, with room for the edits and the headers added below.
-  HeaderList headers;
-  headers.reserve(x.headers().size() + 8);
-  for (const auto& field : x.headers()) {
-    if (x.continue_answered && equalsIgnoreCase(field.first, "expect")) continue;
-    // A malformed trace context is replaced (x.traceparent), not propagated.
-    if (equalsIgnoreCase(field.first, "traceparent") && field.second != x.traceparent) continue;
-    headers.push_back(field);
-  }
-  applyEdits(headers, x.action->request_headers);
-  applyEdits(headers, x.weighted->request_headers);
-  if (!x.action->rewrite_authority.empty()) {
-    std::erase_if(headers, [](const auto& h) { return equalsIgnoreCase(h.first, "host"); });
-    headers.emplace_back("host", x.action->rewrite_authority);
-  }
-  if (!findHeader(headers, "x-request-id")) headers.emplace_back("x-request-id", x.request_id);
-  if (!findHeader(headers, "traceparent")) headers.emplace_back("traceparent", x.traceparent);
-  if (!findHeader(headers, "x-forwarded-proto")) headers.emplace_back("x-forwarded-proto", "http");
-  const RequestHead& head = x.down.head();
-  UpstreamRequest request;
-  request.method = head.method;
-  request.target = x.target();
-  if (!x.action->rewrite_prefix.empty()) {
-    std::string path = x.path;
-    if (!x.action->prefix_matched.empty() && path.starts_with(x.action->prefix_matched))
-      path = x.action->rewrite_prefix + path.substr(x.action->prefix_matched.size());
-    else
-      path = x.action->rewrite_prefix;
-    request.target = x.view.query.empty() ? path : path + "?" + std::string(x.view.query);
-  }
-  request.headers = std::move(headers);
-  request.body = head.body;
-  request.trailers = head.trailers;
-  request.upgrade = head.upgrade;
-  // Bytes after an upgrade request's head are the new protocol's: never buffered, never retried.
-  const bool upgrade = !head.upgrade.empty();
-  auto replayable = [&] { return !upgrade && pump.replayable(); };
-
-  while (true) {
-    const auto now = Clock::now();
-    if (totalDeadlineExpired(timeouts, x.start, now)) {
-      x.error = "upstream request timeout";
-      co_await fail(x, kTimeoutStatus, ResponseFlag::kUpstreamRequestTimeout);
-      co_return;
-    }
-
-    // Pick an endpoint not yet tried, skipping ejected ones.
-    PickContext pick;
-    pick.tried = tried;
-    if (cluster.hash) pick.hash = hashKey(*cluster.hash, x.view, x.who.source_ip);
-    pick.random1 = random_();
-    pick.random2 = random_();
-    auto index = st.pick(pick, now);
-    if (!index) {
-      x.error = "no healthy upstream in " + cluster.name;
-      co_await fail(x, 503, ResponseFlag::kNoHealthyUpstream);
-      co_return;
-    }
-    const Endpoint& endpoint = cluster.endpoints[*index];
-    tried.push_back(*index);
-    x.endpoint = &endpoint;
-    x.upstream = endpointText(endpoint.address);
-    ++x.attempts;
-    ClusterState::InFlight in_flight(st, *index);
-
-    // One attempt: connect (or reuse), send, and wait for the response head.
-    AttemptDeadline deadline = attemptDeadline(timeouts, x.start, now);
-    AttemptOutcome outcome = AttemptOutcome::connectFailure();
-    std::shared_ptr<UpstreamCall> up;  // shared with the pump, which may still be sending
-    std::string failure;
-    for (bool fresh = false;;) {
-      bool reused = false;
-      auto opened = co_await pool_->call(endpoint, x.who, speaksHttp2(x.cluster->protocol, x.down),
-                                         x.cluster->reuse, fresh, reused);
-      if (!opened) {
-        failure = opened.message();
-        outcome = AttemptOutcome::connectFailure();
-        break;
-      }
-      up = std::move(*opened);
-      Watchdog watchdog(deadlines_, deadline.at, up.get());
-      error_code ec;
-      if (upgrade)
-        co_await up->start(request, {}, true, ec);
-      else
-        co_await pump.attach(up, request, ec);
-      if (!ec) ec = co_await up->readHead();
-      if (pump.failed()) {
-        // A malformed body gets its 400, as a malformed head does (a client that went away
-        // will not read it, which is harmless).
-        up->abort();
-        pump.detach();
-        x.error = "request body: " + pump.failure();
-        x.reply_body = "bad request: " + x.error + "\n";
-        co_await respond(x, 400, ResponseFlags());
-        co_return;
-      }
-      if (!ec) {
-        outcome = AttemptOutcome::response(up->status, up->grpc_status);
-        break;
-      }
-      if (watchdog.fired()) {
-        outcome = AttemptOutcome::perTryTimeout();
-        failure = deadline.kind == DeadlineKind::kTotal ? "upstream request timeout"
-                                                        : "upstream per-try timeout";
-        break;
-      }
-      // A pooled connection the app had closed, or a refused stream: the request never reached
-      // the app, so it goes once more on a new connection (not an attempt; a fresh call is
-      // never `reused`, so this happens once).
-      if (reused && replayable() && up->neverSent(ec)) {
-        pump.detach();
-        fresh = true;
-        continue;
-      }
-      outcome = AttemptOutcome::reset();
-      failure = "upstream reset before response headers: " +
-                (up->error.empty() ? ec.message() : up->error);
-      break;
-    }
-
-    st.reportOutcome(*index, outcome, Clock::now());
-
-    RetryDecision decision =
-        wouldRetry(policy, outcome, x.attempts, remainingTime(timeouts, x.start, Clock::now()),
-                   replayable(), st.budget());
-    if (decision.retry) retry_ticket = st.budget().tryRetry();
-    st.countRetryDecision(decision.reason, x.attempts);
-    if (decision.retry && retry_ticket) {
-      if (up) up->abort();  // its answer is not wanted
-      pump.detach();
-      co_await sleepFor(ex_, backoffDelay(policy.backoff, x.attempts, random_()));
-      continue;
-    }
-    x.flags.add(decision.flags);
-    // A retriable outcome held back by time, body size or the budget says so in the access log
-    // (and a local reply's body); the flags tell only of used-up attempts (URX).
-    std::string not_retried;
-    if (decision.reason == RetryReason::kNoTimeLeft ||
-        decision.reason == RetryReason::kBodyNotReplayable ||
-        decision.reason == RetryReason::kBudgetExhausted) {
-      not_retried = "not retried: " + std::string(describe(decision.reason));
-      failure += "; " + not_retried;
-    }
-
-    if (outcome.kind != AttemptOutcome::Kind::kResponse) {
-      if (up) up->abort();
-      pump.detach();
-      ResponseFlags flags = x.flags;
-      if (outcome.kind == AttemptOutcome::Kind::kPerTryTimeout) {
-        flags.add(ResponseFlag::kUpstreamRequestTimeout);
-        x.error = failure;
-        co_await fail(x, kTimeoutStatus, flags);
-        co_return;
-      }
-      flags.add(outcome.kind == AttemptOutcome::Kind::kConnectFailure
-                    ? ResponseFlag::kUpstreamConnectionFailure
-                    : ResponseFlag::kUpstreamRemoteReset);
-      x.error = "upstream connect error or disconnect/reset before headers: " + failure;
-      co_await fail(x, 503, flags);
-      co_return;
-    }
-
-    // Commit to this response: stream it downstream.
-    Watchdog watchdog(deadlines_, requestDeadline(timeouts, x.start), up.get());
-    x.status = up->status;
-    x.error = not_retried;
-    HeaderList response_headers = std::move(up->headers);
-    applyEdits(response_headers, x.action->response_headers);
-    applyEdits(response_headers, x.weighted->response_headers);
-    error_code ec;
-    if (x.status == 101 && !head.upgrade.empty()) {
-      co_await x.down.sendHead(x.status, up->reason, response_headers, up->body, ec);
-      if (!ec) co_await relayUpgrade(x, *up);
-      co_return;
-    }
-    BodySize body = up->body;
-    if (head.method == "HEAD") body.none = true;
-    co_await x.down.sendHead(x.status, up->reason, response_headers, body, ec);
-    std::optional<BodyBuffer> buffer;
-    while (!ec && !body.none && !up->bodyDone()) {
-      if (!buffer) buffer.emplace();
-      error_code read_ec;
-      size_t n = co_await up->readBody(buffer->data(), buffer->size(), read_ec);
-      if (read_ec) {
-        if (pump.failed()) {
-          x.error = "downstream: request body: " + pump.failure();
-          x.flags.add(ResponseFlag::kDownstreamConnectionTermination);
-        } else if (watchdog.fired()) {
-          x.error = "upstream request timeout during the response body";
-          x.flags.add(ResponseFlag::kUpstreamRequestTimeout);
-        } else {
-          x.error = "upstream response body: " + read_ec.message();
-          x.flags.add(ResponseFlag::kUpstreamRemoteReset);
-        }
-        up->abort();
-        x.down.abort();  // the client must not take a truncated body for a whole one
-        co_return;
-      }
-      if (n == 0) break;
-      x.response_bytes += n;
-      co_await x.down.sendData(std::string_view(buffer->data(), n), up->bodyDone(), ec);
-    }
-    const HeaderList trailers = up->trailers();
-    if (!ec) co_await x.down.endResponse(trailers, ec);
-    if (ec) {
-      x.error = "downstream: " + ec.message();
-      x.flags.add(ResponseFlag::kDownstreamConnectionTermination);
-      up->abort();
-      co_return;
-    }
-    // A connection still owed part of the request body cannot carry the next request.
-    if (auto connection = pump.delivered() ? up->reusableConnection() : nullptr)
-      pool_->keepIdle(std::move(connection), x.cluster->reuse);
-    co_return;
-  }
-}
-
-asio::awaitable<void> Proxy::relayUpgrade(Exchange& x, UpstreamCall& up) {
-  ByteStream* client = x.down.rawStream();
-  ByteStream* app = up.rawStream();
-  if (client == nullptr || app == nullptr) co_return;
-  auto copy = [](ByteStream& from, boost::beast::flat_buffer& buffered, ByteStream& to,
-                 uint64_t& counted) -> asio::awaitable<void> {
-    error_code ec;
-    if (buffered.size() > 0) {
-      counted += buffered.size();
-      co_await to.write(buffered.data(), ec);
-      buffered.consume(buffered.size());
-    }
-    BodyBuffer buffer;
-    while (!ec) {
-      size_t n = co_await from.read(asio::buffer(buffer.data(), buffer.size()), ec);
-      if (n > 0) {
-        counted += n;
-        error_code write_ec;
-        co_await to.write(asio::buffer(buffer.data(), n), write_ec);
-        if (write_ec) break;
-      }
-    }
-    if (ec == asio::error::eof)
-      to.closeWrite();
-    else
-      to.abort();
-  };
-  using namespace asio::experimental::awaitable_operators;
-  co_await (copy(*client, *x.down.rawBuffered(), *app, x.request_bytes) &&
-            copy(*app, *up.rawBuffered(), *client, x.response_bytes));
-}
-
-void Proxy::finish(Exchange& x) {
+void Proxy::finish(ProxiedRequest& x) {
   const auto elapsed = Clock::now() - x.start;
   if (metrics_ != nullptr && x.service != nullptr) {
     telemetry::RequestLabels labels;

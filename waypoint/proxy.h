@@ -1,8 +1,11 @@
 // The waypoint's HTTP proxy on one worker: requests arrive in HBONE tunnels addressed to a
 // service VIP:port, are authorized, routed, optionally faulted, and forwarded to an endpoint
-// over HBONE with retries and timeouts; the response streams back. Everything here runs on
-// one executor (a connection never leaves its worker), so the per-cluster state (load
-// balancer position, outlier ejections, circuit breaker counts) needs no locks.
+// over HBONE with retries and timeouts; the response streams back. This is the request flow;
+// its parts have files of their own: the attempts and retries (router.h, one attempt in
+// upstream_attempt.h), the connections (upstream_pool.h) and the per-cluster state
+// (cluster_state.h). Everything here runs on one executor (a connection never leaves its
+// worker), so the per-cluster state (load balancer position, outlier ejections, circuit breaker
+// counts) needs no locks.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -25,8 +28,9 @@
 
 namespace sluice::waypoint {
 
-class BodyPump;
 class ClusterState;
+struct ProxiedRequest;
+class Router;
 class UpstreamPool;
 
 class Proxy {
@@ -50,8 +54,6 @@ class Proxy {
   std::vector<std::string> ejectedEndpoints(const std::string& cluster);
 
  private:
-  struct Exchange;
-
   boost::asio::awaitable<void> serveHttp1(std::unique_ptr<ByteStream> downstream, Downstream who,
                                           boost::beast::flat_buffer in);
   boost::asio::awaitable<void> serveHttp2(std::unique_ptr<ByteStream> downstream, Downstream who,
@@ -60,19 +62,11 @@ class Proxy {
 
   // The cluster's load balancer, outlier and breaker state; `owner` is the config it belongs to.
   ClusterState& state(const Cluster& cluster, const std::shared_ptr<const RouteConfig>& owner);
-  boost::asio::awaitable<bool> handle(Exchange& x);
-  boost::asio::awaitable<void> forward(Exchange& x);
-  // The attempts: endpoint choice, retries and timeouts, then the chosen response downstream.
-  boost::asio::awaitable<void> sendWithRetries(Exchange& x, BodyPump& pump);
-  // Answers the request itself (errors, policy decisions, redirects) with x's reply_body;
-  // returns whether the downstream connection can go on.
-  boost::asio::awaitable<bool> respond(Exchange& x, int status, telemetry::ResponseFlags flags,
-                                       const HeaderList* extra = nullptr);
-  // respond() with x's error as the body.
-  boost::asio::awaitable<void> fail(Exchange& x, int status, telemetry::ResponseFlags flags);
-  // A 101 answer: the two connections' bytes are copied both ways until both ends finish.
-  boost::asio::awaitable<void> relayUpgrade(Exchange& x, UpstreamCall& up);
-  void finish(Exchange& x);
+  boost::asio::awaitable<bool> handle(ProxiedRequest& x);
+  // The body pump around the router's attempts.
+  boost::asio::awaitable<void> forward(ProxiedRequest& x);
+  // Metrics and the access log, once the request is over.
+  void finish(ProxiedRequest& x);
 
   boost::asio::any_io_executor ex_;
   Deadlines deadlines_;  // the attempts' and responses' timeouts
@@ -81,9 +75,10 @@ class Proxy {
   telemetry::ClusterMetrics* cluster_metrics_;
   telemetry::AccessLog* access_log_;
   std::shared_ptr<const RouteConfig> routes_;
-  std::unique_ptr<UpstreamPool> pool_;  // the upstream connections
+  std::unique_ptr<UpstreamPool> pool_;
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;
   std::mt19937_64 random_;
+  std::unique_ptr<Router> router_;  // refers to deadlines_, pool_ and random_
 };
 
 }  // namespace sluice::waypoint
