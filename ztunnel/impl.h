@@ -1,4 +1,4 @@
-// Ztunnel's internals, shared by ztunnel.cc (lifecycle, configuration, admin) and proxy.cc
+// Ztunnel's internals, shared by ztunnel.cc (lifecycle), workloads.cc, admin.cc and proxy.cc
 // (the connection handlers). Not part of the public interface.
 #pragma once
 
@@ -36,9 +36,9 @@ using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::exec
 // over by the node agent with its network namespace (in-pod mode). Immutable; shared by the
 // handlers of its connections, so removing a workload never pulls state from under them.
 struct Workload {
-  config::Pod pod;                              // namespace, name, service account, IPs, labels
+  config::Pod pod;  // namespace, name, service account, IPs, labels
   identity::SpiffeId id;
-  std::shared_ptr<const inpod::Netns> netns;    // null: ztunnel's own namespace (no capture)
+  std::shared_ptr<const inpod::Netns> netns;  // null: ztunnel's own namespace (no capture)
   uint64_t netns_inode = 0;
 
   std::string key() const { return pod.meta.ns + "/" + pod.meta.name; }
@@ -126,10 +126,10 @@ struct Ztunnel::Impl {
                                               boost::asio::ip::tcp::socket socket);
   // `destination`: fixed by an --outbound listener; else the original destination of a captured
   // connection.
-  boost::asio::awaitable<void> serveOutbound(Worker& worker, std::shared_ptr<const Workload> source,
-                                             std::shared_ptr<hbone::Pool> pool,
-                                             std::optional<boost::asio::ip::tcp::endpoint> destination,
-                                             boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> serveOutbound(
+      Worker& worker, std::shared_ptr<const Workload> source, std::shared_ptr<hbone::Pool> pool,
+      std::optional<boost::asio::ip::tcp::endpoint> destination,
+      boost::asio::ip::tcp::socket socket);
   // An --outbound listener's connection: leaves as the named workload, if this worker serves it.
   boost::asio::awaitable<void> serveOutboundListener(Worker& worker, OutboundListenerSpec spec,
                                                      boost::asio::ip::tcp::socket socket);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/bpf/capture_program.h"
+#include "core/bpf/lazy_pinned_table.h"
 #include "core/bpf/original_destination.h"
 #include "tests/bpf/bpf_test_support.h"
 
@@ -366,6 +367,30 @@ TEST_F(CaptureTest, KeepsCapturingWhileTheAgentIsGoneAndResumesFromPins) {
   ASSERT_EQ(podConnects("198.18.0.1:80").error, 0);
   expectReachedDirectly(server4_);
   EXPECT_FALSE(std::filesystem::exists(pins_.path()));
+}
+
+TEST_F(CaptureTest, ZtunnelStartedBeforeTheAgentOpensThePinnedTableOnFirstUse) {
+  // given ztunnel's lazy table, made while nothing is pinned yet
+  ASSERT_OK(capture_->uninstall());
+  LazyPinnedTable<OriginalDestinationTable> lazy(pins_.path());
+  auto early = lazy.get();
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.message().find("is not pinned"), std::string::npos) << early.message();
+  // when the agent pins the maps and a pod's connection is captured
+  ASSERT_OK(loadAndAttach());
+  ASSERT_OK(capture_->enroll(pod().cookie()));
+  ASSERT_EQ(podConnects("198.18.0.1:80").error, 0);
+  // then the next use opens the table, reads the destination from it, and keeps it open
+  auto table = lazy.get();
+  ASSERT_OK(table);
+  UniqueFd accepted = acceptWithin(outbound4_.get());
+  ASSERT_TRUE(accepted.valid());
+  auto original = (*table)->take(accepted.get());
+  ASSERT_OK(original);
+  EXPECT_EQ(original->toString(), "198.18.0.1:80");
+  auto again = lazy.get();
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, *table);
 }
 
 TEST_F(CaptureTest, MovesPinnedLinksToAnotherCgroup) {
