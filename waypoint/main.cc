@@ -1,20 +1,15 @@
 // sluice-waypoint: the L7 proxy (see waypoint.h).
 #include <spdlog/spdlog.h>
 
-#include <csignal>
-#include <cstdio>
-
+#include "core/daemon/flags.h"
 #include "core/stop_signals.h"
 #include "waypoint/waypoint.h"
 
 int main(int argc, char** argv) {
   bool help = false;
   auto options = sluice::waypoint::parseWaypointOptions(argc, argv, help);
-  if (!options) {
-    std::fprintf(help ? stdout : stderr, "%s\n", options.message().c_str());
-    return help ? 0 : 2;
-  }
-  spdlog::set_level(spdlog::level::from_str(options->log_level));
+  if (!options) return sluice::daemon::exitAfterFlags("sluice-waypoint", options.message(), help);
+  spdlog::set_level(options->log_level);
   sluice::StopSignals stop_signals;
 
   auto waypoint = sluice::waypoint::Waypoint::create(std::move(*options));

@@ -1,4 +1,4 @@
-// The waypoint daemon: options, identity, configuration, listeners (see waypoint.h).
+// The waypoint daemon: identity, configuration, listeners (see waypoint.h).
 #include "waypoint/waypoint.h"
 
 #include <spdlog/spdlog.h>
@@ -36,114 +36,12 @@ using asio::ip::tcp;
 
 namespace {
 
-constexpr std::string_view kUsage =
-    R"(usage: sluice-waypoint --name NAME --namespace NS --config-dir DIR --ca-dir DIR [options]
-
-The L7 proxy of a namespace (a Gateway of class sluice-waypoint): HBONE in under its own SPIFFE
-identity spiffe://<trust domain>/ns/NS/sa/<service account>, HTTP routing with the
-VirtualService, DestinationRule, HTTPRoute and AuthorizationPolicy of the configuration, HBONE
-out to the chosen endpoint.
-
-  --name NAME               the waypoint (Gateway) name
-  --namespace NS            its namespace
-  --service-account SA      its service account (default: NAME)
-  --trust-domain TD         default cluster.local
-  --config-dir DIR          the YAML directory (reloaded on change)
-  --ca-dir DIR              the embedded CA (generated on first start)
-  --hbone ADDR:PORT         HBONE listener (default 0.0.0.0:15008)
-  --plain LISTEN=VIP:PORT   a plain HTTP listener whose requests act as if sent to VIP:PORT
-                            (benchmarks and tests of the proxy alone); repeatable
-  --admin ADDR:PORT|none    /config_dump, /metrics, /healthz/ready (default 127.0.0.1:15000)
-  --metrics ADDR:PORT|none  /metrics (default 0.0.0.0:15020)
-  --readiness ADDR:PORT|none  /healthz/ready (default 0.0.0.0:15021)
-  --access-log PATH|-|none  JSON line per request (default - = stdout)
-  --connect-timeout MS      upstream HBONE connect + handshake (default 10000)
-  --log-level LEVEL         trace, debug, info, warn, error (default info)
-)";
-
 std::string endpointText(const tcp::endpoint& e) {
   const auto a = e.address().to_string();
   return (e.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(e.port());
 }
 
 }  // namespace
-
-Result<WaypointOptions> parseWaypointOptions(int argc, char** argv, bool& help) {
-  WaypointOptions options;
-  help = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      help = true;
-      return makeError(std::string(kUsage));
-    }
-    if (i + 1 >= argc)
-      return makeError(std::string(flag) + " needs a value\n\n" + std::string(kUsage));
-    std::string_view value = argv[++i];
-    auto optionalEndpoint = [&](std::optional<tcp::endpoint>& out) -> Result<void> {
-      if (value == "none") {
-        out.reset();
-        return success();
-      }
-      auto parsed = hbone::parseListenAddress(value);
-      if (!parsed) return makeError(std::string(flag) + ": " + parsed.message());
-      out = *parsed;
-      return success();
-    };
-    if (flag == "--name") {
-      options.name = value;
-    } else if (flag == "--namespace") {
-      options.ns = value;
-    } else if (flag == "--service-account") {
-      options.service_account = value;
-    } else if (flag == "--trust-domain") {
-      options.trust_domain = value;
-    } else if (flag == "--config-dir") {
-      options.config_dir = std::string(value);
-    } else if (flag == "--ca-dir") {
-      options.ca_dir = std::string(value);
-    } else if (flag == "--hbone") {
-      auto parsed = hbone::parseListenAddress(value);
-      if (!parsed) return makeError("--hbone: " + parsed.message());
-      options.hbone = *parsed;
-    } else if (flag == "--plain") {
-      auto eq = value.find('=');
-      if (eq == std::string_view::npos)
-        return makeError("--plain '" + std::string(value) + "': expected LISTEN=VIP:PORT");
-      auto listen = hbone::parseListenAddress(value.substr(0, eq));
-      auto vip = hbone::parseAuthority(value.substr(eq + 1));
-      if (!listen || !vip)
-        return makeError("--plain '" + std::string(value) +
-                         "': " + (!listen ? listen.message() : vip.message()));
-      options.plain.push_back({*listen, *vip});
-    } else if (flag == "--admin") {
-      if (auto r = optionalEndpoint(options.admin); !r) return r.error();
-      if (options.admin && !options.admin->address().is_loopback())
-        return makeError("--admin must be a loopback address: config_dump exposes the mesh");
-    } else if (flag == "--metrics") {
-      if (auto r = optionalEndpoint(options.metrics); !r) return r.error();
-    } else if (flag == "--readiness") {
-      if (auto r = optionalEndpoint(options.readiness); !r) return r.error();
-    } else if (flag == "--access-log") {
-      options.access_log = value == "none" ? "" : std::string(value);
-    } else if (flag == "--connect-timeout") {
-      char* end = nullptr;
-      long ms = std::strtol(std::string(value).c_str(), &end, 10);
-      if (ms <= 0 || *end != '\0') return makeError("--connect-timeout: expected milliseconds > 0");
-      options.connect_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--log-level") {
-      options.log_level = value;
-    } else {
-      return makeError("unknown option " + std::string(flag) + "\n\n" + std::string(kUsage));
-    }
-  }
-  if (options.name.empty()) return makeError("--name is required\n\n" + std::string(kUsage));
-  if (options.ns.empty()) return makeError("--namespace is required\n\n" + std::string(kUsage));
-  if (options.config_dir.empty()) return makeError("--config-dir is required");
-  if (options.ca_dir.empty()) return makeError("--ca-dir is required");
-  if (options.service_account.empty()) options.service_account = options.name;
-  return options;
-}
 
 struct Waypoint::Impl {
   WaypointOptions options;

@@ -6,44 +6,13 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
-#include <chrono>
-#include <filesystem>
 #include <memory>
-#include <optional>
-#include <string>
 #include <vector>
 
 #include "core/result.h"
+#include "waypoint/options.h"
 
 namespace sluice::waypoint {
-
-struct WaypointOptions {
-  std::string name;             // the Gateway's name
-  std::string ns;               // and namespace
-  std::string service_account;  // default: the name (what Istio's waypoint deployments use)
-  std::string trust_domain = "cluster.local";
-  std::filesystem::path config_dir;
-  std::filesystem::path ca_dir;
-  boost::asio::ip::tcp::endpoint hbone{boost::asio::ip::address_v4::any(), 15008};
-  std::optional<boost::asio::ip::tcp::endpoint> admin{
-      boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::loopback(), 15000}};
-  std::optional<boost::asio::ip::tcp::endpoint> metrics{
-      boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::any(), 15020}};
-  std::optional<boost::asio::ip::tcp::endpoint> readiness{
-      boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::any(), 15021}};
-  // Plain HTTP listeners that act as if every request came in a tunnel to `vip` (benchmarks
-  // and tests of the proxy alone; no identity, so only policies without principals admit).
-  struct PlainListener {
-    boost::asio::ip::tcp::endpoint listen, vip;
-  };
-  std::vector<PlainListener> plain;
-  std::string access_log = "-";  // a file, "-" for stdout, "" for none
-  std::string log_level = "info";
-  std::chrono::milliseconds connect_timeout{10000};
-};
-
-// Parses argv; on --help returns an error holding the usage text and sets `help`.
-Result<WaypointOptions> parseWaypointOptions(int argc, char** argv, bool& help);
 
 class Waypoint {
  public:

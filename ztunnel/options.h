@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/daemon/daemon_options.h"
 #include "core/result.h"
 
 namespace sluice::ztunnel {
@@ -23,11 +24,10 @@ struct OutboundListenerSpec {
   std::optional<boost::asio::ip::tcp::endpoint> destination;
 };
 
-struct Options {
-  std::string node;                    // serve the meshed pods scheduled on this node
-  std::filesystem::path config_dir;    // Kubernetes-shaped YAML (file source)
-  std::filesystem::path ca_dir;        // embedded CA state (root generated on first start)
-  std::string trust_domain = "cluster.local";
+// The shared ones (configuration, CA, trust domain, admin listeners, access log, log level) come
+// from DaemonOptions.
+struct Options : daemon::DaemonOptions {
+  std::string node;  // serve the meshed pods scheduled on this node
   uint16_t hbone_port = 15008;
   uint16_t inbound_plaintext_port = 15006;
   uint16_t outbound_capture_port = 15001;  // in-pod: loopback listener capture redirects to
@@ -44,21 +44,15 @@ struct Options {
   std::function<std::optional<boost::asio::ip::tcp::endpoint>(int accepted_fd)>
       original_destination;
   std::vector<OutboundListenerSpec> outbound;
-  std::optional<boost::asio::ip::tcp::endpoint> admin;      // loopback only
-  std::optional<boost::asio::ip::tcp::endpoint> metrics;
-  std::optional<boost::asio::ip::tcp::endpoint> readiness;
   unsigned workers = 1;
-  std::string access_log = "-";        // path, "-" for stdout, "" for none
-  uint32_t socket_mark = 0;            // SO_MARK on every socket ztunnel opens (in-pod: 1337)
+  uint32_t socket_mark = 0;  // SO_MARK on every socket ztunnel opens (in-pod: 1337)
   std::chrono::milliseconds pool_idle_timeout = std::chrono::minutes(5);
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
-  std::string log_level = "info";
 };
 
-// Parses argv; the error names the flag and what it expects. `--help` yields an error whose
-// message is the usage text and sets `help`.
+// Parses argv with the flag table of options.cc; the error names the flag and what it expects.
+// `--help` yields an error whose message is the usage text and sets `help`.
 Result<Options> parseOptions(int argc, char** argv, bool& help);
-std::string usage();
 
 Result<boost::asio::ip::tcp::endpoint> parseEndpoint(std::string_view text);
 

@@ -33,9 +33,9 @@ TEST(ZtunnelOptions, DefaultsMatchIstioPorts) {
 }
 
 TEST(ZtunnelOptions, ParsesOutboundListeners) {
-  auto options = parse({"--node", "n", "--config-dir", "c", "--ca-dir", "ca", "--outbound",
-                        "demo/client=127.0.0.1:0,198.19.0.10:80", "--outbound",
-                        "demo/other=[::1]:15001"});
+  auto options =
+      parse({"--node", "n", "--config-dir", "c", "--ca-dir", "ca", "--outbound",
+             "demo/client=127.0.0.1:0,198.19.0.10:80", "--outbound", "demo/other=[::1]:15001"});
   ASSERT_TRUE(options) << options.message();
   ASSERT_EQ(options->outbound.size(), 2u);
   EXPECT_EQ(options->outbound[0].ns, "demo");
@@ -46,11 +46,13 @@ TEST(ZtunnelOptions, ParsesOutboundListeners) {
 }
 
 TEST(ZtunnelOptions, RejectsBadValuesNamingTheFlag) {
-  const std::vector<std::vector<std::string>> bad = {
-      {"--hbone-port", "99999"},         {"--outbound", "client=127.0.0.1:1"},
-      {"--outbound", "a/b=host:80"},     {"--admin", "0.0.0.0:15000"},
-      {"--workers", "0"},                {"--bogus", "1"},
-      {"--metrics", "1.2.3.4"}};
+  const std::vector<std::vector<std::string>> bad = {{"--hbone-port", "99999"},
+                                                     {"--outbound", "client=127.0.0.1:1"},
+                                                     {"--outbound", "a/b=host:80"},
+                                                     {"--admin", "0.0.0.0:15000"},
+                                                     {"--workers", "0"},
+                                                     {"--bogus", "1"},
+                                                     {"--metrics", "1.2.3.4"}};
   for (const auto& extra : bad) {
     std::vector<std::string> args{"--node", "n", "--config-dir", "c", "--ca-dir", "ca"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -60,6 +62,38 @@ TEST(ZtunnelOptions, RejectsBadValuesNamingTheFlag) {
       EXPECT_NE(result.message().find(extra[0]), std::string::npos) << result.message();
     }
   }
+}
+
+TEST(ZtunnelOptions, UnknownLogLevelIsAnErrorNotSilence) {
+  // Before the flag table, "verbose" was taken as is and spdlog read it as "off".
+  auto result =
+      parse({"--node", "n", "--config-dir", "c", "--ca-dir", "ca", "--log-level", "verbose"});
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.message().find("--log-level: 'verbose' is not one of trace, debug, info"),
+            std::string::npos)
+      << result.message();
+  auto warn = parse({"--node", "n", "--config-dir", "c", "--ca-dir", "ca", "--log-level", "warn"});
+  ASSERT_TRUE(warn) << warn.message();
+  EXPECT_EQ(warn->log_level, spdlog::level::warn);
+}
+
+TEST(ZtunnelOptions, NoAdminAndOffTurnListenersOff) {
+  auto none = parse({"--node", "n", "--config-dir", "c", "--ca-dir", "ca", "--no-admin"});
+  ASSERT_TRUE(none) << none.message();
+  EXPECT_FALSE(none->admin || none->metrics || none->readiness);
+  auto some = parse({"--node", "n", "--config-dir", "c", "--ca-dir", "ca", "--metrics", "off",
+                     "--access-log", "none"});
+  ASSERT_TRUE(some) << some.message();
+  EXPECT_TRUE(some->admin);
+  EXPECT_FALSE(some->metrics);
+  EXPECT_EQ(some->access_log, "");
+}
+
+TEST(ZtunnelOptions, InPodSocketsCarryTheCaptureMark) {
+  auto inpod = parse(
+      {"--node", "n", "--config-dir", "c", "--ca-dir", "ca", "--inpod-socket", "/run/agent.sock"});
+  ASSERT_TRUE(inpod) << inpod.message();
+  EXPECT_EQ(inpod->socket_mark, 1337u);
 }
 
 TEST(ZtunnelOptions, HelpIsNotAnError) {
