@@ -14,7 +14,7 @@
 #include <mutex>
 #include <thread>
 
-#include "core/admin/http_server.h"
+#include "core/admin/daemon_admin.h"
 #include "core/config/file_source.h"
 #include "core/hbone/authority.h"
 #include "core/hbone/metadata.h"
@@ -22,7 +22,7 @@
 #include "core/hbone/stream.h"
 #include "core/identity/ca.h"
 #include "core/identity/certificate_manager.h"
-#include "core/identity/tls.h"
+#include "core/identity/tls_context_cache.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/cluster_metrics.h"
 #include "core/telemetry/metrics.h"
@@ -54,9 +54,7 @@ struct Waypoint::Impl {
 
   std::optional<identity::CertificateAuthority> ca;
   std::unique_ptr<identity::CertificateManager> certs;
-  std::mutex tls_mutex;
-  std::shared_ptr<const identity::WorkloadCertificate> tls_certificate;
-  std::shared_ptr<asio::ssl::context> server_tls, client_tls;
+  std::unique_ptr<identity::TlsContextCache> tls_contexts;  // over certs
 
   telemetry::Metrics metrics;
   std::unique_ptr<telemetry::RequestMetrics> request_metrics;
@@ -69,30 +67,8 @@ struct Waypoint::Impl {
   std::unique_ptr<Proxy> proxy;  // lives on the worker
   std::unique_ptr<hbone::Server> hbone;
   std::vector<std::unique_ptr<tcp::acceptor>> plain;
-  std::unique_ptr<admin::HttpServer> admin, metrics_server, readiness_server;
+  std::unique_ptr<admin::DaemonAdmin> admin;  // admin, metrics and readiness servers
   std::atomic<bool> ready{false};
-
-  // TLS contexts for the current certificate; rebuilt when the manager renews it.
-  std::shared_ptr<asio::ssl::context> tls(bool server) {
-    auto cert = certs->get(id);
-    if (!cert) {
-      spdlog::error("no certificate for {}: {}", id.str(), cert.message());
-      return nullptr;
-    }
-    std::lock_guard lock(tls_mutex);
-    if (tls_certificate != *cert) {
-      auto s = identity::serverContext(**cert);
-      auto c = identity::clientContext(**cert);
-      if (!s || !c) {
-        spdlog::error("TLS context for {}: {}", id.str(), !s ? s.message() : c.message());
-        return nullptr;
-      }
-      tls_certificate = *cert;
-      server_tls = std::make_shared<asio::ssl::context>(s->release());
-      client_tls = std::make_shared<asio::ssl::context>(c->release());
-    }
-    return server ? server_tls : client_tls;
-  }
 
   void onSnapshot(std::shared_ptr<const config::Snapshot> snapshot) {
     auto compiled = compileRoutes(*snapshot, options.trust_domain, options.ns, options.name);
@@ -159,36 +135,12 @@ struct Waypoint::Impl {
   }
 
   Result<void> startAdmin() {
-    auto ready_route = admin::HttpServer::Route{
-        "/healthz/ready", "text/plain",
-        [this](std::string_view) -> std::pair<unsigned, std::string> {
-          return ready ? std::pair<unsigned, std::string>{200, "ready\n"}
-                       : std::pair<unsigned, std::string>{503, "not ready\n"};
-        }};
-    auto metrics_route =
-        admin::HttpServer::Route{"/metrics", "text/plain; version=0.0.4",
-                                 [this](std::string_view) -> std::pair<unsigned, std::string> {
-                                   return {200, metrics.serialize()};
-                                 }};
-    auto dump_route =
-        admin::HttpServer::Route{"/config_dump", "application/json",
-                                 [this](std::string_view) -> std::pair<unsigned, std::string> {
-                                   return {200, configDump()};
-                                 }};
-    auto serve = [this](const std::optional<tcp::endpoint>& where,
-                        std::vector<admin::HttpServer::Route> list, const char* what,
-                        std::unique_ptr<admin::HttpServer>& out) -> Result<void> {
-      if (!where) return success();
-      auto server = admin::HttpServer::create(control.get_executor(), *where, std::move(list));
-      if (!server) return makeError(std::string(what) + ": " + server.message());
-      out = std::move(*server);
-      out->start();
-      return success();
-    };
-    if (auto r = serve(options.admin, {dump_route, metrics_route, ready_route}, "admin", admin); !r)
-      return r;
-    if (auto r = serve(options.metrics, {metrics_route}, "metrics", metrics_server); !r) return r;
-    return serve(options.readiness, {ready_route}, "readiness", readiness_server);
+    auto started = admin::DaemonAdmin::start(
+        control.get_executor(), {options.admin, options.metrics, options.readiness, {"/metrics"}},
+        metrics, ready, [this] { return configDump(); });
+    if (!started) return started.error();
+    admin = std::move(*started);
+    return success();
   }
 };
 
@@ -210,7 +162,8 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
   w.ca.emplace(std::move(*ca));
   w.certs = std::make_unique<identity::CertificateManager>(
       w.control.get_executor(), [&w](const identity::SpiffeId& who) { return w.ca->issue(who); });
-  if (!w.tls(true)) return makeError("no certificate for " + w.id.str());
+  w.tls_contexts = std::make_unique<identity::TlsContextCache>(*w.certs);
+  if (!w.tls_contexts->server(w.id)) return makeError("no certificate for " + w.id.str());
 
   auto log = telemetry::AccessLog::create(w.options.access_log);
   if (!log) return makeError("access log: " + log.message());
@@ -222,7 +175,7 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
   proxy_options.identity = w.id;
   proxy_options.name = w.options.name;
   proxy_options.ns = w.options.ns;
-  proxy_options.client_tls = [&w] { return w.tls(false); };
+  proxy_options.client_tls = [&w] { return w.tls_contexts->client(w.id); };
   proxy_options.connect_timeout = w.options.connect_timeout;
   w.proxy = std::make_unique<Proxy>(w.worker.get_executor(), proxy_options, w.request_metrics.get(),
                                     w.cluster_metrics.get(), w.access_log.get());
@@ -242,7 +195,7 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
   }
 
   auto server = hbone::Server::create(
-      w.worker.get_executor(), w.options.hbone, [&w] { return w.tls(true); },
+      w.worker.get_executor(), w.options.hbone, [&w] { return w.tls_contexts->server(w.id); },
       [&w](std::shared_ptr<hbone::Stream> stream,
            hbone::InboundContext context) -> asio::awaitable<void> {
         Downstream who;

@@ -12,41 +12,14 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 Result<void> Ztunnel::Impl::startAdmin() {
-  auto ready_route = admin::HttpServer::Route{
-      "/healthz/ready", "text/plain", [this](std::string_view) -> std::pair<unsigned, std::string> {
-        if (ready) return {200, "ready\n"};
-        return {503, "not ready\n"};
-      }};
-  auto metrics_route =
-      admin::HttpServer::Route{"/metrics", "text/plain; version=0.0.4",
-                               [this](std::string_view) -> std::pair<unsigned, std::string> {
-                                 return {200, metrics.serialize()};
-                               }};
-  auto stats_route = metrics_route;
-  stats_route.path = "/stats/prometheus";
-  auto dump_route =
-      admin::HttpServer::Route{"/config_dump", "application/json",
-                               [this](std::string_view) -> std::pair<unsigned, std::string> {
-                                 return {200, configDump()};
-                               }};
-
-  auto serve = [this](const std::optional<tcp::endpoint>& where,
-                      std::vector<admin::HttpServer::Route> routes, const char* what,
-                      std::unique_ptr<admin::HttpServer>& out) -> Result<void> {
-    if (!where) return success();
-    auto server = admin::HttpServer::create(control.get_executor(), *where, std::move(routes));
-    if (!server) return makeError(std::string(what) + ": " + server.message());
-    out = std::move(*server);
-    out->start();
-    return success();
-  };
-  if (auto r = serve(options.admin, {dump_route, metrics_route, stats_route, ready_route}, "admin",
-                     admin);
-      !r)
-    return r;
-  if (auto r = serve(options.metrics, {metrics_route, stats_route}, "metrics", metrics_server); !r)
-    return r;
-  return serve(options.readiness, {ready_route}, "readiness", readiness_server);
+  // /stats/prometheus too: where Istio's ztunnel serves its metrics.
+  auto started = admin::DaemonAdmin::start(
+      control.get_executor(),
+      {options.admin, options.metrics, options.readiness, {"/metrics", "/stats/prometheus"}},
+      metrics, ready, [this] { return configDump(); });
+  if (!started) return started.error();
+  admin = std::move(*started);
+  return success();
 }
 
 std::string Ztunnel::Impl::configDump() {
@@ -83,16 +56,13 @@ std::string Ztunnel::Impl::configDump() {
 }
 
 std::optional<tcp::endpoint> Ztunnel::adminEndpoint() const {
-  if (!impl_->admin) return std::nullopt;
-  return impl_->admin->localEndpoint();
+  return impl_->admin ? impl_->admin->adminEndpoint() : std::nullopt;
 }
 std::optional<tcp::endpoint> Ztunnel::metricsEndpoint() const {
-  if (!impl_->metrics_server) return std::nullopt;
-  return impl_->metrics_server->localEndpoint();
+  return impl_->admin ? impl_->admin->metricsEndpoint() : std::nullopt;
 }
 std::optional<tcp::endpoint> Ztunnel::readinessEndpoint() const {
-  if (!impl_->readiness_server) return std::nullopt;
-  return impl_->readiness_server->localEndpoint();
+  return impl_->admin ? impl_->admin->readinessEndpoint() : std::nullopt;
 }
 
 }  // namespace sluice::ztunnel

@@ -7,12 +7,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
-#include "core/admin/http_server.h"
+#include "core/admin/daemon_admin.h"
 #include "core/bpf/inbound_steering.h"
 #include "core/config/file_source.h"
 #include "core/config/snapshot.h"
@@ -20,6 +19,7 @@
 #include "core/hbone/server.h"
 #include "core/identity/ca.h"
 #include "core/identity/certificate_manager.h"
+#include "core/identity/tls_context_cache.h"
 #include "core/inpod/netns.h"
 #include "core/inpod/protocol.h"
 #include "core/telemetry/access_log.h"
@@ -81,9 +81,10 @@ struct Ztunnel::Impl {
   std::unique_ptr<config::FileSource> source;
   std::optional<identity::CertificateAuthority> ca;
   std::unique_ptr<identity::CertificateManager> certs;
+  std::unique_ptr<identity::TlsContextCache> tls_contexts;  // over certs
   telemetry::Metrics metrics;
   std::unique_ptr<telemetry::AccessLog> access_log;
-  std::unique_ptr<admin::HttpServer> admin, metrics_server, readiness_server;
+  std::unique_ptr<admin::DaemonAdmin> admin;  // admin, metrics and readiness servers
   std::vector<boost::asio::ip::tcp::endpoint> outbound_endpoints;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopped{false};
@@ -91,19 +92,11 @@ struct Ztunnel::Impl {
   // its connections, whose reports still use the metrics, log and certificates above.
   std::vector<std::unique_ptr<Worker>> workers;
 
-  struct TlsEntry {
-    std::shared_ptr<const identity::WorkloadCertificate> certificate;
-    std::shared_ptr<boost::asio::ssl::context> server, client;
-  };
-  std::mutex tls_mutex;
-  std::map<identity::SpiffeId, TlsEntry> tls_cache;
-
   // In-pod mode: the workloads the node agent handed over, by pod uid (control thread only).
   std::map<std::string, std::shared_ptr<const Workload>> inpod_workloads;
   std::unique_ptr<class InPodClient> inpod_client;
   std::set<std::string> agent_named_;  // uids (re)sent since the agent connected
 
-  std::shared_ptr<boost::asio::ssl::context> tlsContext(const identity::SpiffeId& id, bool server);
   void onSnapshot(std::shared_ptr<const config::Snapshot> snap);
   // What should be served now: the node's meshed pods (file mode) or the agent's (in-pod mode).
   std::vector<std::shared_ptr<const Workload>> desiredWorkloads(const config::Snapshot& snap);

@@ -86,7 +86,7 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker
 
 asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialPeer(
     Worker& worker, std::shared_ptr<const Workload> source, const hbone::PoolKey& key) {
-  auto tls = tlsContext(key.source, false);
+  auto tls = tls_contexts->client(key.source);
   if (!tls) co_return makeError("no certificate for " + key.source.str());
   hbone::DialOptions dial_options;
   dial_options.sockets = source->sockets(options.socket_mark);  // from the pod's namespace

@@ -115,7 +115,7 @@ std::vector<std::string> Ztunnel::Impl::reconcile(
       server_options.sockets = sockets;
       auto server = hbone::Server::create(
           executor, tcp::endpoint(ip, options.hbone_port),
-          [this, id] { return tlsContext(id, true); },
+          [this, id] { return tls_contexts->server(id); },
           [this, &worker, workload](std::shared_ptr<hbone::Stream> stream,
                                     hbone::InboundContext context) {
             return serveHbone(worker, workload, std::move(stream), std::move(context));

@@ -6,7 +6,6 @@
 #include <boost/asio/post.hpp>
 #include <cstring>
 #include <future>
-#include <mutex>
 #include <thread>
 
 #include "core/bpf/lazy_pinned_table.h"
@@ -14,7 +13,6 @@
 #include "core/config/file_source.h"
 #include "core/identity/ca.h"
 #include "core/identity/certificate_manager.h"
-#include "core/identity/tls.h"
 #include "core/telemetry/access_log.h"
 #include "ztunnel/impl.h"
 #include "ztunnel/inpod_client.h"
@@ -23,42 +21,6 @@ namespace sluice::ztunnel {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-
-// ---------------------------------------------------------------------------------------------
-// TLS contexts per identity, rebuilt when the certificate manager rotates a certificate.
-
-std::shared_ptr<asio::ssl::context> Ztunnel::Impl::tlsContext(const identity::SpiffeId& id,
-                                                              bool server) {
-  auto cert = certs->get(id);
-  if (!cert) {
-    spdlog::error("no certificate for {}: {}", id.str(), cert.message());
-    return nullptr;
-  }
-  std::lock_guard lock(tls_mutex);
-  auto& entry = tls_cache[id];
-  if (entry.certificate != *cert) {
-    auto server_ctx = identity::serverContext(**cert);
-    auto client_ctx = identity::clientContext(**cert);
-    if (!server_ctx || !client_ctx) {
-      spdlog::error("TLS context for {}: {}", id.str(),
-                    !server_ctx ? server_ctx.message() : client_ctx.message());
-      return nullptr;
-    }
-    // A node's ztunnel holds a tunnel to and from every peer node, most of them idle at any
-    // moment: an idle tunnel gives back its two record buffers (16 KiB and more each, OpenSSL's
-    // sizes). The waypoint, with few busy tunnels, keeps them: releasing them costs a malloc and
-    // free per record.
-    SSL_CTX_set_mode(server_ctx->get(), SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_mode(client_ctx->get(), SSL_MODE_RELEASE_BUFFERS);
-    entry.certificate = *cert;
-    entry.server = std::make_shared<asio::ssl::context>(server_ctx->release());
-    entry.client = std::make_shared<asio::ssl::context>(client_ctx->release());
-  }
-  return server ? entry.server : entry.client;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Lifecycle.
 
 Ztunnel::Ztunnel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -76,6 +38,8 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
   z.ca.emplace(std::move(*ca));
   z.certs = std::make_unique<identity::CertificateManager>(
       z.control.get_executor(), [&z](const identity::SpiffeId& id) { return z.ca->issue(id); });
+  z.tls_contexts = std::make_unique<identity::TlsContextCache>(
+      *z.certs, identity::TlsContextCacheOptions{.release_buffers = true});
 
   auto log = telemetry::AccessLog::create(z.options.access_log);
   if (!log) return makeError("access log: " + log.message());
@@ -192,8 +156,6 @@ void Ztunnel::stop() {
     stop_on(z.control, [&z] {
       if (z.inpod_client) z.inpod_client->stop();
       if (z.admin) z.admin->stop();
-      if (z.metrics_server) z.metrics_server->stop();
-      if (z.readiness_server) z.readiness_server->stop();
       z.source.reset();
     });
     z.control_guard.reset();
@@ -202,8 +164,6 @@ void Ztunnel::stop() {
   }
   z.inpod_client.reset();
   z.admin.reset();
-  z.metrics_server.reset();
-  z.readiness_server.reset();
   z.source.reset();
   for (auto& worker : z.workers) {
     worker->outbound.clear();

@@ -9,6 +9,8 @@
 #include <exception>
 #include <string>
 
+#include "unit/telemetry/http_client.h"
+
 namespace sluice::admin {
 namespace {
 
@@ -18,34 +20,9 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using asio::use_awaitable;
 using namespace std::chrono_literals;
-
-struct Reply {
-  unsigned status = 0;
-  std::string body;
-  std::string content_type;
-  std::string allow;
-  bool keep_alive = false;
-};
-
-// Sends one request on an open stream and reads the response (a real HTTP client, Beast's).
-asio::awaitable<Reply> request(beast::tcp_stream& stream, http::verb method, std::string target) {
-  http::request<http::string_body> req{method, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.keep_alive(true);
-  req.prepare_payload();
-  co_await http::async_write(stream, req, use_awaitable);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  co_await http::async_read(stream, buffer, res, use_awaitable);
-  co_return Reply{res.result_int(), res.body(), std::string(res[http::field::content_type]),
-                  std::string(res[http::field::allow]), res.keep_alive()};
-}
-
-asio::awaitable<Reply> fetch(tcp::endpoint ep, http::verb method, std::string target) {
-  beast::tcp_stream stream(co_await asio::this_coro::executor);
-  co_await stream.async_connect(ep, use_awaitable);
-  co_return co_await request(stream, method, std::move(target));
-}
+using http_client::fetch;
+using http_client::Reply;
+using http_client::request;
 
 // What a raw client saw: everything the server sent until it closed the connection.
 struct RawResult {
