@@ -19,6 +19,8 @@
 #include <thread>
 #include <utility>
 
+#include "core/net/unique_fd.h"
+
 extern char** environ;
 
 namespace sluice::lab {
@@ -28,26 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 std::string errnoText(int error) { return std::strerror(error); }
 
-// Closes a file descriptor when it goes out of scope.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
+using net::UniqueFd;
 
 int pidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -80,8 +63,8 @@ struct Prepared {
   std::string path;
   std::vector<std::string> args;
   std::vector<char*> argv;  // filled by pointers() once `p` no longer moves
-  Fd cgroup_procs;          // open for writing, or -1
-  Fd netns;                 // open, or -1
+  UniqueFd cgroup_procs;    // open for writing, or -1
+  UniqueFd netns;           // open, or -1
   std::string working_dir;
   std::vector<std::string> env;
   std::vector<char*> envp;  // filled by pointers()
@@ -127,14 +110,14 @@ Result<Prepared> prepare(const std::vector<std::string>& argv, const Placement& 
   if (!where.cgroup.empty()) {
     p.cgroup_path = where.cgroup.string();
     std::string procs = (where.cgroup / "cgroup.procs").string();
-    p.cgroup_procs = Fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    p.cgroup_procs = UniqueFd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
     if (p.cgroup_procs.get() < 0)
       return makeError("cannot run `" + p.describe + "` in cgroup " + p.cgroup_path + ": opening " +
                        procs + ": " + errnoText(errno));
   }
   if (!where.netns.empty()) {
     p.netns_path = where.netns.string();
-    p.netns = Fd(::open(p.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    p.netns = UniqueFd(::open(p.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (p.netns.get() < 0)
       return makeError("cannot run `" + p.describe + "` in network namespace " + p.netns_path +
                        ": " + errnoText(errno));
@@ -253,12 +236,12 @@ Result<CommandResult> runCommand(const std::vector<std::string>& argv, const Pla
   p.pointers();
   int out_pipe[2], err_pipe[2], report_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return makeError("pipe: " + errnoText(errno));
-  Fd out_read(out_pipe[0]), out_write(out_pipe[1]);
+  UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return makeError("pipe: " + errnoText(errno));
-  Fd err_read(err_pipe[0]), err_write(err_pipe[1]);
+  UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
   if (::pipe2(report_pipe, O_CLOEXEC) != 0) return makeError("pipe: " + errnoText(errno));
-  Fd report_read(report_pipe[0]), report_write(report_pipe[1]);
-  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  UniqueFd report_read(report_pipe[0]), report_write(report_pipe[1]);
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 
   pid_t pid = ::fork();
   if (pid < 0) return makeError("cannot run `" + p.describe + "`: fork: " + errnoText(errno));
@@ -271,7 +254,7 @@ Result<CommandResult> runCommand(const std::vector<std::string>& argv, const Pla
   out_write.reset();
   err_write.reset();
   report_write.reset();
-  Fd pidfd(pidfdOpen(pid));
+  UniqueFd pidfd(pidfdOpen(pid));
 
   if (auto failure = readReport(report_read.get())) {
     ::waitpid(pid, nullptr, 0);
@@ -322,17 +305,18 @@ Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& argv,
   Prepared& p = *prepared;
   p.new_session = options.new_session;
   p.pointers();
-  Fd output;
+  UniqueFd output;
   if (!options.output.empty()) {
-    output = Fd(::open(options.output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    output =
+        UniqueFd(::open(options.output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (output.get() < 0)
       return makeError("cannot run `" + p.describe + "`: opening its output file " +
                        options.output.string() + ": " + errnoText(errno));
   }
   int report_pipe[2];
   if (::pipe2(report_pipe, O_CLOEXEC) != 0) return makeError("pipe: " + errnoText(errno));
-  Fd report_read(report_pipe[0]), report_write(report_pipe[1]);
-  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  UniqueFd report_read(report_pipe[0]), report_write(report_pipe[1]);
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 
   pid_t pid = ::fork();
   if (pid < 0) return makeError("cannot run `" + p.describe + "`: fork: " + errnoText(errno));
@@ -420,7 +404,7 @@ bool processAlive(pid_t pid) {
 
 Result<void> stopProcess(pid_t pid, int signal, std::chrono::milliseconds timeout) {
   if (!processAlive(pid)) return success();
-  Fd pidfd(pidfdOpen(pid));
+  UniqueFd pidfd(pidfdOpen(pid));
   if (pidfd.get() < 0)
     return errno == ESRCH ? success() : makeError("pidfd_open: " + errnoText(errno));
   auto waitGone = [&](std::chrono::milliseconds limit) {

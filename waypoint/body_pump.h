@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "core/hbone/signal.h"
+#include "core/net/signal.h"
 #include "waypoint/exchange.h"
 
 namespace sluice::waypoint {
@@ -75,8 +75,8 @@ class BodyPump {
   bool running_ = false;
   std::string failure_;
   uint64_t bytes_ = 0;
-  hbone::Signal may_read_;  // the pump waits on it
-  hbone::Signal stopped_;   // stop() waits on it
+  net::Signal may_read_;  // the pump waits on it
+  net::Signal stopped_;   // stop() waits on it
 };
 
 }  // namespace sluice::waypoint

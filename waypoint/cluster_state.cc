@@ -2,7 +2,7 @@
 // choice, outlier reports and the cluster's counters.
 #include "waypoint/cluster_state.h"
 
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
 namespace sluice::waypoint {
 
@@ -13,7 +13,7 @@ void ClusterState::sync(const Cluster& cluster, const std::shared_ptr<const Rout
   synced_ = &cluster;
   synced_routes_ = owner;
   std::vector<std::string> addresses;
-  for (const auto& e : cluster.endpoints) addresses.push_back(hbone::formatAuthority(e.address));
+  for (const auto& e : cluster.endpoints) addresses.push_back(net::formatAuthority(e.address));
   bool same_outlier =
       (outlier_config_.has_value() == cluster.outlier.has_value()) &&
       (!cluster.outlier ||

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "core/hbone/stream.h"
+#include "core/h2/stream.h"
 #include "waypoint/policy/match.h"
 
 namespace sluice::waypoint {
@@ -43,8 +43,8 @@ std::string trailerBlock(const HeaderList& trailers) {
 }
 
 // An HTTP/2 stream's body: END_STREAM ends it (`done`), it is not an error.
-asio::awaitable<size_t> readStreamBody(hbone::Stream& stream, bool& done, char* out,
-                                       size_t capacity, error_code& ec) {
+asio::awaitable<size_t> readStreamBody(h2::Stream& stream, bool& done, char* out, size_t capacity,
+                                       error_code& ec) {
   ec = {};
   if (done) co_return 0;
   size_t n = co_await stream.read(asio::buffer(out, capacity), ec);
@@ -167,7 +167,7 @@ class Http1Request final : public DownstreamRequest {
 
 class Http2Request final : public DownstreamRequest {
  public:
-  explicit Http2Request(std::shared_ptr<hbone::Stream> stream) : stream_(std::move(stream)) {
+  explicit Http2Request(std::shared_ptr<h2::Stream> stream) : stream_(std::move(stream)) {
     head_.version = 20;
     std::string authority;
     for (const auto& [name, value] : stream_->headers()) {
@@ -233,7 +233,7 @@ class Http2Request final : public DownstreamRequest {
   bool reusable() const override { return false; }  // one stream, one request
 
  private:
-  std::shared_ptr<hbone::Stream> stream_;
+  std::shared_ptr<h2::Stream> stream_;
   bool done_ = false;
   bool has_body_ = false;
 };
@@ -355,7 +355,7 @@ class Http2Call final : public UpstreamCall {
     std::string authority;
     for (const auto& [name, value] : request.headers)
       if (equalsIgnoreCase(name, "host")) authority = value;
-    hbone::Headers fields;
+    h2::Headers fields;
     fields.emplace_back(":method", request.method);
     fields.emplace_back(":scheme", "http");
     fields.emplace_back(":authority", authority);
@@ -426,7 +426,7 @@ class Http2Call final : public UpstreamCall {
 
  private:
   std::shared_ptr<Http2Connection> connection_;
-  std::shared_ptr<hbone::Stream> stream_;
+  std::shared_ptr<h2::Stream> stream_;
   bool done_ = false;
 };
 
@@ -495,7 +495,7 @@ std::unique_ptr<DownstreamRequest> http1Request(ByteStream& stream, RequestReade
   return std::make_unique<Http1Request>(stream, reader);
 }
 
-std::unique_ptr<DownstreamRequest> http2Request(std::shared_ptr<hbone::Stream> stream) {
+std::unique_ptr<DownstreamRequest> http2Request(std::shared_ptr<h2::Stream> stream) {
   return std::make_unique<Http2Request>(std::move(stream));
 }
 

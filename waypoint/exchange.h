@@ -20,7 +20,7 @@
 #include "waypoint/http1.h"
 #include "waypoint/http2.h"
 
-namespace sluice::hbone {
+namespace sluice::h2 {
 class Stream;
 }
 
@@ -96,7 +96,7 @@ class DownstreamRequest {
 
 // `reader` has read the head already.
 std::unique_ptr<DownstreamRequest> http1Request(ByteStream& stream, RequestReader& reader);
-std::unique_ptr<DownstreamRequest> http2Request(std::shared_ptr<hbone::Stream> stream);
+std::unique_ptr<DownstreamRequest> http2Request(std::shared_ptr<h2::Stream> stream);
 
 // An HTTP/1.1 tunnel to one endpoint, kept between requests for reuse.
 struct Http1Connection {

@@ -12,8 +12,8 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "core/hbone/sockets.h"
-#include "core/hbone/stream.h"
+#include "core/h2/stream.h"
+#include "core/net/sockets.h"
 #include "waypoint/policy/match.h"
 
 namespace sluice::waypoint {
@@ -23,7 +23,7 @@ namespace asio = boost::asio;
 
 class HboneByteStream final : public ByteStream {
  public:
-  explicit HboneByteStream(std::shared_ptr<hbone::Stream> stream) : stream_(std::move(stream)) {}
+  explicit HboneByteStream(std::shared_ptr<h2::Stream> stream) : stream_(std::move(stream)) {}
   asio::awaitable<size_t> read(asio::mutable_buffer buffer, error_code& ec) override {
     co_return co_await stream_->read(buffer, ec);
   }
@@ -35,7 +35,7 @@ class HboneByteStream final : public ByteStream {
   bool closedByPeer() const override { return stream_->wasReset() || stream_->peerEnded(); }
 
  private:
-  std::shared_ptr<hbone::Stream> stream_;
+  std::shared_ptr<h2::Stream> stream_;
 };
 
 class SocketByteStream final : public ByteStream {
@@ -48,7 +48,7 @@ class SocketByteStream final : public ByteStream {
   }
   // What the socket takes at once needs no trip through the event loop.
   asio::awaitable<void> write(asio::const_buffer data, error_code& ec) override {
-    co_await hbone::writeAll(socket_, data, ec);
+    co_await net::writeAll(socket_, data, ec);
   }
   void closeWrite() override {
     error_code ignored;
@@ -105,7 +105,7 @@ void appendHeaders(std::string& out, const HeaderList& headers, ExtraHeaders ext
 
 }  // namespace
 
-std::unique_ptr<ByteStream> wrapStream(std::shared_ptr<hbone::Stream> stream) {
+std::unique_ptr<ByteStream> wrapStream(std::shared_ptr<h2::Stream> stream) {
   return std::make_unique<HboneByteStream>(std::move(stream));
 }
 

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace sluice::hbone {
+namespace sluice::h2 {
 class Stream;
 }
 
@@ -51,7 +51,7 @@ class ByteStream {
   virtual bool closedByPeer() const = 0;
 };
 
-std::unique_ptr<ByteStream> wrapStream(std::shared_ptr<hbone::Stream> stream);
+std::unique_ptr<ByteStream> wrapStream(std::shared_ptr<h2::Stream> stream);
 std::unique_ptr<ByteStream> wrapSocket(boost::asio::ip::tcp::socket socket);
 
 // An ordered, case-preserving header list; names compare case-insensitively.

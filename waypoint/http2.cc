@@ -3,7 +3,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "core/hbone/signal.h"
+#include "core/net/signal.h"
 
 namespace sluice::waypoint {
 namespace {
@@ -15,8 +15,8 @@ constexpr size_t kWriteBatch = 256 * 1024;
 
 }  // namespace
 
-hbone::SessionSettings http2Settings() {
-  hbone::SessionSettings settings;
+h2::SessionSettings http2Settings() {
+  h2::SessionSettings settings;
   // Browsers and gRPC send heads of a few KiB; Envoy's default limit is 60 KiB and 100 fields.
   settings.max_header_list = 64u << 10;
   settings.max_headers = 100;
@@ -28,9 +28,9 @@ hbone::SessionSettings http2Settings() {
 }
 
 Result<std::shared_ptr<Http2Connection>> Http2Connection::create(
-    const asio::any_io_executor& ex, hbone::Role role, std::unique_ptr<ByteStream> stream,
-    hbone::Session::RequestHandler on_request, std::string received) {
-  auto session = hbone::Session::create(ex, role, http2Settings(), std::move(on_request));
+    const asio::any_io_executor& ex, h2::Role role, std::unique_ptr<ByteStream> stream,
+    h2::Session::RequestHandler on_request, std::string received) {
+  auto session = h2::Session::create(ex, role, http2Settings(), std::move(on_request));
   if (!session) return session.error();
   return std::make_shared<Http2Connection>(ex, std::move(stream), std::move(*session),
                                            std::move(received));
@@ -38,7 +38,7 @@ Result<std::shared_ptr<Http2Connection>> Http2Connection::create(
 
 Http2Connection::Http2Connection(const asio::any_io_executor& ex,
                                  std::unique_ptr<ByteStream> stream,
-                                 std::unique_ptr<hbone::Session> session, std::string received)
+                                 std::unique_ptr<h2::Session> session, std::string received)
     : ex_(ex),
       stream_(std::move(stream)),
       session_(std::move(session)),
@@ -88,7 +88,7 @@ asio::awaitable<void> Http2Connection::readLoop() {
     session_->outputReady().notify();
   }
   // The write loop ends the connection: after the GOAWAY, or after the last answer.
-  hbone::Signal never(ex_);
+  net::Signal never(ex_);
   for (;;) co_await never.wait();
 }
 

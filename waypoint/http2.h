@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/hbone/session.h"
+#include "core/h2/session.h"
 #include "core/result.h"
 #include "waypoint/http1.h"
 
@@ -20,20 +20,20 @@ namespace sluice::waypoint {
 inline constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 // The settings for the waypoint's HTTP/2 sessions: request heads bigger than a CONNECT's.
-hbone::SessionSettings http2Settings();
+h2::SessionSettings http2Settings();
 
 class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
  public:
   // `received` holds bytes already read from `stream` (the preface the protocol was told by).
   static Result<std::shared_ptr<Http2Connection>> create(
-      const boost::asio::any_io_executor& ex, hbone::Role role, std::unique_ptr<ByteStream> stream,
-      hbone::Session::RequestHandler on_request = {}, std::string received = {});
+      const boost::asio::any_io_executor& ex, h2::Role role, std::unique_ptr<ByteStream> stream,
+      h2::Session::RequestHandler on_request = {}, std::string received = {});
 
   // Moves bytes until the connection ends (the peer closes, a protocol error, close()); then
   // every open stream is reset.
   boost::asio::awaitable<void> run();
 
-  hbone::Session& session() { return *session_; }
+  h2::Session& session() { return *session_; }
   // A client connection that can take another request now.
   bool usable() const { return !ended_ && session_->acceptsNewStreams(); }
   // GOAWAY: open streams finish, then the connection ends.
@@ -45,7 +45,7 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
   std::chrono::milliseconds idle_timeout{0};
 
   Http2Connection(const boost::asio::any_io_executor& ex, std::unique_ptr<ByteStream> stream,
-                  std::unique_ptr<hbone::Session> session, std::string received);
+                  std::unique_ptr<h2::Session> session, std::string received);
 
  private:
   boost::asio::awaitable<void> readLoop();
@@ -53,7 +53,7 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
 
   boost::asio::any_io_executor ex_;
   std::unique_ptr<ByteStream> stream_;
-  std::unique_ptr<hbone::Session> session_;
+  std::unique_ptr<h2::Session> session_;
   std::string received_;
   std::string protocol_error_;
   std::string end_reason_;

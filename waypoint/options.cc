@@ -1,7 +1,7 @@
 #include "waypoint/options.h"
 
 #include "core/daemon/flags.h"
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
 namespace sluice::waypoint {
 
@@ -11,8 +11,8 @@ Result<WaypointOptions::PlainListener> parsePlain(std::string_view value) {
   const auto eq = value.find('=');
   if (eq == std::string_view::npos)
     return makeError("'" + std::string(value) + "': expected LISTEN=VIP:PORT");
-  auto listen = hbone::parseListenAddress(value.substr(0, eq));
-  auto vip = hbone::parseAuthority(value.substr(eq + 1));
+  auto listen = net::parseListenAddress(value.substr(0, eq));
+  auto vip = net::parseAuthority(value.substr(eq + 1));
   if (!listen || !vip)
     return makeError("'" + std::string(value) +
                      "': " + (!listen ? listen.message() : vip.message()));
@@ -36,12 +36,12 @@ daemon::FlagSet flagTable(WaypointOptions& options) {
   flags.add(
       "--hbone", "ADDR:PORT", "HBONE listener",
       [&options](std::string_view value) -> Result<void> {
-        auto parsed = hbone::parseListenAddress(value);
+        auto parsed = net::parseListenAddress(value);
         if (!parsed) return parsed.error();
         options.hbone = *parsed;
         return success();
       },
-      hbone::formatAuthority(options.hbone));
+      net::formatAuthority(options.hbone));
   flags.add("--plain", "LISTEN=VIP:PORT",
             "a plain HTTP listener whose requests act as if sent to VIP:PORT\n"
             "(benchmarks and tests of the proxy alone); repeatable",

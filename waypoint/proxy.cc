@@ -8,9 +8,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/container/small_vector.hpp>
 
-#include "core/hbone/authority.h"
+#include "core/h2/stream.h"
 #include "core/hbone/metadata.h"
-#include "core/hbone/stream.h"
+#include "core/net/authority.h"
 #include "waypoint/body_pump.h"
 #include "waypoint/cluster_state.h"
 #include "waypoint/policy/weighted.h"
@@ -30,7 +30,7 @@ using telemetry::ResponseFlags;
 // client's request is cut off.
 constexpr std::chrono::milliseconds kDrainGrace{1000};
 
-std::string endpointText(const tcp::endpoint& endpoint) { return hbone::formatAuthority(endpoint); }
+std::string endpointText(const tcp::endpoint& endpoint) { return net::formatAuthority(endpoint); }
 
 // Appends the 16 lower-case hex digits of `value` (ids are made per request: no snprintf).
 void appendHex(std::string& out, uint64_t value) {
@@ -117,8 +117,8 @@ asio::awaitable<void> Proxy::serveHttp1(std::unique_ptr<ByteStream> downstream, 
 asio::awaitable<void> Proxy::serveHttp2(std::unique_ptr<ByteStream> downstream, Downstream who,
                                         std::string received) {
   auto connection = Http2Connection::create(
-      ex_, hbone::Role::kServer, std::move(downstream),
-      [this, who](std::shared_ptr<hbone::Stream> stream) {
+      ex_, h2::Role::kServer, std::move(downstream),
+      [this, who](std::shared_ptr<h2::Stream> stream) {
         asio::co_spawn(ex_, serveStream(std::move(stream), who), asio::detached);
       },
       std::move(received));
@@ -129,7 +129,7 @@ asio::awaitable<void> Proxy::serveHttp2(std::unique_ptr<ByteStream> downstream, 
   co_await (*connection)->run();
 }
 
-asio::awaitable<void> Proxy::serveStream(std::shared_ptr<hbone::Stream> stream, Downstream who) {
+asio::awaitable<void> Proxy::serveStream(std::shared_ptr<h2::Stream> stream, Downstream who) {
   auto request = http2Request(std::move(stream));
   ProxiedRequest x(*request, who, routes_);
   co_await handle(x);

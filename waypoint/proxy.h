@@ -58,7 +58,7 @@ class Proxy {
                                           boost::beast::flat_buffer in);
   boost::asio::awaitable<void> serveHttp2(std::unique_ptr<ByteStream> downstream, Downstream who,
                                           std::string received);
-  boost::asio::awaitable<void> serveStream(std::shared_ptr<hbone::Stream> stream, Downstream who);
+  boost::asio::awaitable<void> serveStream(std::shared_ptr<h2::Stream> stream, Downstream who);
 
   // The cluster's load balancer, outlier and breaker state; `owner` is the config it belongs to.
   ClusterState& state(const Cluster& cluster, const std::shared_ptr<const RouteConfig>& owner);

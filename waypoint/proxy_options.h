@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "core/hbone/sockets.h"
 #include "core/identity/spiffe_id.h"
+#include "core/net/sockets.h"
 
 namespace sluice::waypoint {
 
@@ -23,7 +23,7 @@ struct ProxyOptions {
   // Request bodies up to this size are kept so a retry can send them again; a larger body is
   // streamed to the first endpoint and never retried (Envoy's per-request buffer limit).
   size_t replay_limit = 1024 * 1024;
-  hbone::SocketOptions sockets;  // for upstream dials (mark, so capture never takes them)
+  net::SocketOptions sockets;  // for upstream dials (mark, so capture never takes them)
 };
 
 // Who sent the request, as the HBONE tunnel proved it.

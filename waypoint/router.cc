@@ -5,7 +5,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 #include "waypoint/body_pump.h"
 #include "waypoint/cluster_state.h"
 #include "waypoint/upstream_attempt.h"
@@ -119,7 +119,7 @@ asio::awaitable<void> Router::route(ProxiedRequest& x, ClusterState& st, BodyPum
     const Endpoint& endpoint = cluster.endpoints[*index];
     tried.push_back(*index);
     x.endpoint = &endpoint;
-    x.upstream = hbone::formatAuthority(endpoint.address);
+    x.upstream = net::formatAuthority(endpoint.address);
     ++x.attempts;
     ClusterState::InFlight in_flight(st, *index);
 

@@ -7,10 +7,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "core/hbone/authority.h"
+#include "core/h2/stream.h"
 #include "core/hbone/connection.h"
 #include "core/hbone/metadata.h"
-#include "core/hbone/stream.h"
+#include "core/net/authority.h"
 
 namespace sluice::waypoint {
 
@@ -132,17 +132,17 @@ std::chrono::steady_clock::time_point UpstreamPool::closeIdle() {
 asio::awaitable<Result<std::unique_ptr<ByteStream>>> UpstreamPool::connectUpstream(
     const Endpoint& endpoint, const Downstream& who) {
   if (!endpoint.meshed) {
-    auto socket = co_await hbone::connectSocket(ex_, endpoint.address, options_.sockets,
-                                                options_.connect_timeout);
+    auto socket = co_await net::connectSocket(ex_, endpoint.address, options_.sockets,
+                                              options_.connect_timeout);
     if (!socket)
-      co_return makeError("connect to " + hbone::formatAuthority(endpoint.address) +
+      co_return makeError("connect to " + net::formatAuthority(endpoint.address) +
                           " (outside the mesh): " + socket.message());
     co_return wrapSocket(std::move(*socket));
   }
-  hbone::Headers headers{{"forwarded", hbone::formatForwardedFor(who.source_ip)}};
+  h2::Headers headers{{"forwarded", hbone::formatForwardedFor(who.source_ip)}};
   // Named, not temporaries: GCC 12 mishandles braced temporaries inside co_await expressions.
   const hbone::PoolKey key{options_.identity, endpoint.identity, endpoint.hbone};
-  const std::string authority = hbone::formatAuthority(endpoint.address);
+  const std::string authority = net::formatAuthority(endpoint.address);
   auto stream = co_await pool_->open(key, authority, headers);
   if (!stream) co_return stream.error();
   int status = co_await (*stream)->response();
@@ -167,7 +167,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamCall>>> UpstreamPool::call(
     }
     auto opened = co_await connectUpstream(endpoint, who);
     if (!opened) co_return opened.error();
-    auto connection = Http2Connection::create(ex_, hbone::Role::kClient, std::move(*opened));
+    auto connection = Http2Connection::create(ex_, h2::Role::kClient, std::move(*opened));
     if (!connection) co_return connection.error();
     // A connection that is full or going away finishes its streams and ends by itself.
     if (slot) slot->shutdown();

@@ -16,13 +16,13 @@
 
 #include "core/admin/daemon_admin.h"
 #include "core/config/file_source.h"
-#include "core/hbone/authority.h"
+#include "core/h2/stream.h"
 #include "core/hbone/metadata.h"
 #include "core/hbone/server.h"
-#include "core/hbone/stream.h"
 #include "core/identity/ca.h"
 #include "core/identity/certificate_manager.h"
 #include "core/identity/tls_context_cache.h"
+#include "core/net/authority.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/cluster_metrics.h"
 #include "core/telemetry/metrics.h"
@@ -196,10 +196,10 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
 
   auto server = hbone::Server::create(
       w.worker.get_executor(), w.options.hbone, [&w] { return w.tls_contexts->server(w.id); },
-      [&w](std::shared_ptr<hbone::Stream> stream,
+      [&w](std::shared_ptr<h2::Stream> stream,
            hbone::InboundContext context) -> asio::awaitable<void> {
         Downstream who;
-        auto vip = hbone::parseAuthority(stream->authority());
+        auto vip = net::parseAuthority(stream->authority());
         if (!vip || stream->header(":method") != "CONNECT") {
           stream->respond(400);
           co_return;

@@ -43,7 +43,7 @@ struct Workload {
 
   std::string key() const { return pod.meta.ns + "/" + pod.meta.name; }
   // Sockets of this workload: marked, and made inside its namespace when it has one.
-  hbone::SocketOptions sockets(uint32_t mark, bool reuse_port = false) const;
+  net::SocketOptions sockets(uint32_t mark, bool reuse_port = false) const;
   bool sameAs(const Workload& other) const {
     return id == other.id && pod.ips == other.pod.ips && netns_inode == other.netns_inode;
   }
@@ -113,7 +113,7 @@ struct Ztunnel::Impl {
 
   // proxy.cc
   boost::asio::awaitable<void> serveHbone(Worker& worker, std::shared_ptr<const Workload> local,
-                                          std::shared_ptr<hbone::Stream> stream,
+                                          std::shared_ptr<h2::Stream> stream,
                                           hbone::InboundContext context);
   boost::asio::awaitable<void> servePlaintext(Worker& worker, std::shared_ptr<const Workload> local,
                                               boost::asio::ip::tcp::socket socket);

@@ -1,12 +1,13 @@
 #include "ztunnel/listener.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
-#include "core/hbone/sockets.h"
+#include "core/net/sockets.h"
 
 namespace sluice::ztunnel {
 
@@ -19,8 +20,8 @@ TcpListener::~TcpListener() { stop(); }
 
 Result<std::unique_ptr<TcpListener>> TcpListener::create(asio::any_io_executor ex,
                                                          tcp::endpoint listen,
-                                                         const hbone::SocketOptions& options) {
-  auto acceptor = hbone::listenOn(ex, listen, options);
+                                                         const net::SocketOptions& options) {
+  auto acceptor = net::listenOn(ex, listen, options);
   if (!acceptor) return acceptor.error();
   return std::unique_ptr<TcpListener>(new TcpListener(std::move(*acceptor)));
 }

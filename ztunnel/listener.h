@@ -6,7 +6,7 @@
 #include <functional>
 #include <memory>
 
-#include "core/hbone/sockets.h"
+#include "core/net/sockets.h"
 #include "core/result.h"
 
 namespace sluice::ztunnel {
@@ -18,7 +18,7 @@ class TcpListener {
   // Binds now, so a port conflict surfaces at start-up with the address in the message.
   static Result<std::unique_ptr<TcpListener>> create(boost::asio::any_io_executor ex,
                                                      boost::asio::ip::tcp::endpoint listen,
-                                                     const hbone::SocketOptions& options);
+                                                     const net::SocketOptions& options);
   ~TcpListener();
 
   void start(Handler handler);

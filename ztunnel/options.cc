@@ -3,14 +3,14 @@
 #include <thread>
 
 #include "core/daemon/flags.h"
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
 namespace sluice::ztunnel {
 
 namespace ip = boost::asio::ip;
 
 Result<ip::tcp::endpoint> parseEndpoint(std::string_view text) {
-  return hbone::parseListenAddress(text);
+  return net::parseListenAddress(text);
 }
 
 namespace {
@@ -34,7 +34,7 @@ Result<OutboundListenerSpec> parseOutbound(std::string_view text) {
   if (!listen) return fail(listen.message());
   spec.listen = *listen;
   if (comma != std::string_view::npos) {
-    auto destination = hbone::parseAuthority(rest.substr(comma + 1));  // a real port, never 0
+    auto destination = net::parseAuthority(rest.substr(comma + 1));  // a real port, never 0
     if (!destination) return fail(destination.message());
     spec.destination = *destination;
   }

@@ -4,11 +4,11 @@
 #include <random>
 
 #include "core/config/service_rules.h"
-#include "core/hbone/authority.h"
+#include "core/h2/stream.h"
 #include "core/hbone/connection.h"
 #include "core/hbone/metadata.h"
 #include "core/hbone/splice.h"
-#include "core/hbone/stream.h"
+#include "core/net/authority.h"
 #include "core/telemetry/response_flags.h"
 #include "ztunnel/impl.h"
 
@@ -19,7 +19,7 @@ using asio::ip::tcp;
 
 namespace {
 
-std::string endpointText(const tcp::endpoint& endpoint) { return hbone::formatAuthority(endpoint); }
+std::string endpointText(const tcp::endpoint& endpoint) { return net::formatAuthority(endpoint); }
 
 // One proxied connection's telemetry: Istio metrics while it runs, an access log line at the end.
 class ConnectionReport {
@@ -34,7 +34,7 @@ class ConnectionReport {
   // Istio counts by request/response, whatever the reporter: "received" is the client's
   // request bytes, "sent" the response bytes. `local_is_client` says which side of the
   // splice is the client.
-  hbone::ByteCounter counter(bool local_is_client) {
+  net::ByteCounter counter(bool local_is_client) {
     local_is_client_ = local_is_client;
     return [this, local_is_client](uint64_t to_peer, uint64_t from_peer) {
       const uint64_t request = local_is_client ? to_peer : from_peer;
@@ -44,7 +44,7 @@ class ConnectionReport {
     };
   }
 
-  void finish(const hbone::SpliceResult& result, telemetry::ResponseFlags flags = {}) {
+  void finish(const net::SpliceResult& result, telemetry::ResponseFlags flags = {}) {
     // The access log, like the metrics, counts request bytes as sent by the source.
     record_.bytes_sent = local_is_client_ ? result.to_peer : result.from_peer;
     record_.bytes_received = local_is_client_ ? result.from_peer : result.to_peer;
@@ -78,7 +78,7 @@ class ConnectionReport {
 asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker,
                                                                   const Workload& from,
                                                                   const tcp::endpoint& target) {
-  auto socket = co_await hbone::connectSocket(
+  auto socket = co_await net::connectSocket(
       worker.io.get_executor(), target, from.sockets(options.socket_mark), options.connect_timeout);
   if (!socket) co_return makeError("connect to " + endpointText(target) + ": " + socket.message());
   co_return std::move(*socket);
@@ -99,7 +99,7 @@ asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialP
 
 asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker,
                                                 std::shared_ptr<const Workload> workload,
-                                                std::shared_ptr<hbone::Stream> stream,
+                                                std::shared_ptr<h2::Stream> stream,
                                                 hbone::InboundContext context) {
   auto snap = snapshot.load();
   const config::Pod* local = &workload->pod;
@@ -164,7 +164,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
   // accepted socket's local address is the original destination, so the same code serves both.
   auto destination = socket.local_endpoint(ec);
   if (ec) {
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     co_return;
   }
   telemetry::ConnectionLabels labels;
@@ -181,7 +181,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
   ConnectionReport report(metrics, access_log.get(), labels, record);
 
   if (!plaintextAllowed(*snap, *local, destination.port())) {
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     report.finish("plaintext refused: PeerAuthentication STRICT for " + key + " port " +
                       std::to_string(destination.port()),
                   telemetry::ResponseFlag::kAuthorizationPolicyDenied);
@@ -189,7 +189,7 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
   }
   if (destination.port() == options.inbound_plaintext_port) {
     // Not steered here by capture: forwarding would connect to this listener again.
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     report.finish(
         "no original destination: connection addressed to the plaintext listener "
         "itself (is capture enabled for this workload?)",
@@ -198,11 +198,11 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
   }
   auto upstream = co_await connectDirect(worker, *workload, destination);
   if (!upstream) {
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     report.finish(upstream.message(), telemetry::ResponseFlag::kUpstreamConnectionFailure);
     co_return;
   }
-  auto result = co_await hbone::splice(socket, *upstream, report.counter(true));
+  auto result = co_await net::splice(socket, *upstream, report.counter(true));
   report.finish(result);
 }
 
@@ -213,7 +213,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutboundListener(Worker& worker,
   if (served == worker.workloads.end()) {
     spdlog::warn("outbound from {}/{}: not a meshed workload of this node; refused", spec.ns,
                  spec.pod);
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     co_return;
   }
   co_await serveOutbound(worker, served->second.workload, served->second.pool, spec.destination,
@@ -234,7 +234,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   if (!found) {
     spdlog::warn("outbound from {}: no original destination for {} (is capture active?); refused",
                  workload->key(), endpointText(peer));
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     co_return;
   }
   const auto destination = *found;
@@ -266,7 +266,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
 
   switch (route.kind) {
     case OutboundKind::kNoEndpoint: {
-      hbone::abortSocket(socket);
+      net::abortSocket(socket);
       report.finish(route.reason, telemetry::ResponseFlag::kNoHealthyUpstream);
       co_return;
     }
@@ -274,18 +274,18 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
       // A configuration fault an operator must fix: say so in the daemon log too.
       spdlog::warn("outbound from {} to {} refused: {}", workload->key(), endpointText(destination),
                    route.reason);
-      hbone::abortSocket(socket);
+      net::abortSocket(socket);
       report.finish(route.reason, telemetry::ResponseFlag::kNoHealthyUpstream);
       co_return;
     }
     case OutboundKind::kPassthrough: {
       auto upstream = co_await connectDirect(worker, *workload, route.target);
       if (!upstream) {
-        hbone::abortSocket(socket);
+        net::abortSocket(socket);
         report.finish(upstream.message(), telemetry::ResponseFlag::kUpstreamConnectionFailure);
         co_return;
       }
-      auto result = co_await hbone::splice(socket, *upstream, report.counter(true));
+      auto result = co_await net::splice(socket, *upstream, report.counter(true));
       report.finish(result);
       co_return;
     }
@@ -293,7 +293,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
     case OutboundKind::kWaypoint:
       break;
   }
-  hbone::Headers headers;
+  h2::Headers headers;
   if (!source->ips.empty())
     headers.emplace_back("forwarded", hbone::formatForwardedFor(source->ips.front().to_string()));
   headers.emplace_back("baggage", hbone::formatBaggage({source->meta.ns, source->meta.name,
@@ -309,16 +309,16 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
       route.kind == OutboundKind::kWaypoint
           ? "via waypoint " + route.waypoint->str() + " (pod " + route.pod->meta.name + "): "
           : "";
-  auto stream = co_await pool->open(key, hbone::formatAuthority(route.target), headers);
+  auto stream = co_await pool->open(key, net::formatAuthority(route.target), headers);
   if (!stream) {
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     report.finish(via + stream.message(), telemetry::ResponseFlag::kUpstreamConnectionFailure);
     co_return;
   }
   const int status = co_await (*stream)->response();
   if (status != 200) {
     (*stream)->reset();
-    hbone::abortSocket(socket);
+    net::abortSocket(socket);
     report.finish(via + "peer answered HBONE CONNECT with " +
                       (status ? std::to_string(status) : std::string("a reset")),
                   status == 401 ? telemetry::ResponseFlag::kAuthorizationPolicyDenied

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/config/service_rules.h"
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
 namespace sluice::ztunnel {
 
@@ -134,7 +134,7 @@ InboundDecision decideInbound(const config::Snapshot& snapshot, const config::Po
     decision.reason = "HBONE expects CONNECT, got " + std::string(method);
     return decision;
   }
-  auto target = hbone::parseAuthority(authority);
+  auto target = net::parseAuthority(authority);
   if (!target) {
     decision.status = 400;
     decision.reason = "bad :authority '" + std::string(authority) + "': " + target.message();

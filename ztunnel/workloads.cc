@@ -15,8 +15,8 @@ namespace sluice::ztunnel {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-hbone::SocketOptions Workload::sockets(uint32_t mark, bool reuse_port) const {
-  hbone::SocketOptions out;
+net::SocketOptions Workload::sockets(uint32_t mark, bool reuse_port) const {
+  net::SocketOptions out;
   out.mark = mark;
   out.reuse_port = reuse_port;
   if (netns) {
@@ -116,7 +116,7 @@ std::vector<std::string> Ztunnel::Impl::reconcile(
       auto server = hbone::Server::create(
           executor, tcp::endpoint(ip, options.hbone_port),
           [this, id] { return tls_contexts->server(id); },
-          [this, &worker, workload](std::shared_ptr<hbone::Stream> stream,
+          [this, &worker, workload](std::shared_ptr<h2::Stream> stream,
                                     hbone::InboundContext context) {
             return serveHbone(worker, workload, std::move(stream), std::move(context));
           },

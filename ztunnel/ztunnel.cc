@@ -64,7 +64,7 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
   for (const auto& spec : z.options.outbound) {
     tcp::endpoint listen = spec.listen;
     for (auto& worker : z.workers) {
-      hbone::SocketOptions sockets;
+      net::SocketOptions sockets;
       sockets.mark = z.options.socket_mark;
       sockets.reuse_port = true;
       auto listener = TcpListener::create(worker->io.get_executor(), listen, sockets);

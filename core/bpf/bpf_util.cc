@@ -1,7 +1,5 @@
 #include "core/bpf/bpf_util.h"
 
-#include "bpf/include/sluice_shared.h"
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
@@ -10,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "bpf/include/sluice_shared.h"
 
 namespace sluice::bpf {
 namespace {
@@ -47,24 +47,6 @@ bool sameTarget(const bpf_link_info& info, const LinkTarget& target) {
 }
 
 }  // namespace
-
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) close(fd_);
-}
-
-int UniqueFd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
 
 void LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
@@ -179,16 +161,16 @@ Result<void> addNetnsCookie(int mapFd, std::uint64_t cookie, std::string_view wh
   sluice_enrolled_value value{};
   if (bpf_map_update_elem(mapFd, &cookie, &value, BPF_ANY) == 0) return success();
   const int err = errno;
-  auto error = systemError("enroll netns cookie " + std::to_string(cookie) + " in " +
-                               std::string(what), err);
+  auto error = systemError(
+      "enroll netns cookie " + std::to_string(cookie) + " in " + std::string(what), err);
   if (err == E2BIG) error.message += " (map full)";
   return error;
 }
 
 Result<void> removeNetnsCookie(int mapFd, std::uint64_t cookie, std::string_view what) {
   if (bpf_map_delete_elem(mapFd, &cookie) != 0 && errno != ENOENT)
-    return systemError("unenroll netns cookie " + std::to_string(cookie) + " from " +
-                           std::string(what), errno);
+    return systemError(
+        "unenroll netns cookie " + std::to_string(cookie) + " from " + std::string(what), errno);
   return success();
 }
 

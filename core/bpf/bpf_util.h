@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/net/unique_fd.h"
 #include "core/result.h"
 
 struct bpf_link;
@@ -16,22 +17,7 @@ struct bpf_program;
 
 namespace sluice::bpf {
 
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  ~UniqueFd();
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release();
-
- private:
-  int fd_ = -1;
-};
+using net::UniqueFd;
 
 // bpf_link__destroy: detaches an unpinned link; a pinned one stays attached through its pin.
 struct LinkDeleter {

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
 namespace sluice::daemon {
 
@@ -14,7 +14,7 @@ Setter listenerAddress(std::optional<ip::tcp::endpoint>& out) {
       out.reset();
       return success();
     }
-    auto parsed = hbone::parseListenAddress(value);
+    auto parsed = net::parseListenAddress(value);
     if (!parsed) return parsed.error();
     out = *parsed;
     return success();

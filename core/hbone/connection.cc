@@ -8,10 +8,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
-#include "core/hbone/authority.h"
-#include "core/hbone/signal.h"
-#include "core/hbone/sockets.h"
 #include "core/identity/tls.h"
+#include "core/net/authority.h"
+#include "core/net/signal.h"
+#include "core/net/sockets.h"
 
 namespace sluice::hbone {
 
@@ -24,7 +24,7 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kWriteBatch = 256 * 1024;
 }  // namespace
 
-Connection::Connection(std::unique_ptr<TlsTransport> tls, std::unique_ptr<Session> session,
+Connection::Connection(std::unique_ptr<TlsTransport> tls, std::unique_ptr<h2::Session> session,
                        identity::SpiffeId peer)
     : tls_(std::move(tls)), session_(std::move(session)), peer_(std::move(peer)) {}
 
@@ -74,7 +74,7 @@ asio::awaitable<void> Connection::readLoop() {
       // then ends, which ends this loop too.
       protocol_error_ = received.message();
       session_->outputReady().notify();
-      Signal never(tls_->socket().get_executor());
+      net::Signal never(tls_->socket().get_executor());
       for (;;) co_await never.wait();
     }
   }
@@ -126,11 +126,13 @@ bool Connection::flushNow() {
   return session_->alive() && !(draining_ && session_->activeStreams() == 0);
 }
 
-asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
-    asio::any_io_executor ex, tcp::endpoint peer_address, std::shared_ptr<asio::ssl::context> tls,
-    std::vector<identity::SpiffeId> expected, DialOptions options) {
-  const std::string where = formatAuthority(peer_address);
-  auto connected = co_await connectSocket(ex, peer_address, options.sockets, options.timeout);
+asio::awaitable<Result<std::shared_ptr<Connection>>> dial(asio::any_io_executor ex,
+                                                          tcp::endpoint peer_address,
+                                                          std::shared_ptr<asio::ssl::context> tls,
+                                                          std::vector<identity::SpiffeId> expected,
+                                                          DialOptions options) {
+  const std::string where = net::formatAuthority(peer_address);
+  auto connected = co_await net::connectSocket(ex, peer_address, options.sockets, options.timeout);
   if (!connected)
     co_return makeError(
         "HBONE dial " + where + ": " + connected.message() +
@@ -140,12 +142,13 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
   asio::steady_timer handshake_deadline(ex, options.timeout);
   auto timed_out = std::make_shared<bool>(false);
   auto finished = std::make_shared<bool>(false);
-  handshake_deadline.async_wait([t = transport.get(), timed_out, finished](boost::system::error_code w) {
-    if (w || *finished) return;
-    *timed_out = true;
-    boost::system::error_code ignored;
-    t->socket().cancel(ignored);
-  });
+  handshake_deadline.async_wait(
+      [t = transport.get(), timed_out, finished](boost::system::error_code w) {
+        if (w || *finished) return;
+        *timed_out = true;
+        boost::system::error_code ignored;
+        t->socket().cancel(ignored);
+      });
   identity::expectPeer(transport->native_handle(), expected);
   const boost::system::error_code ec = co_await transport->handshake();
   *finished = true;
@@ -163,7 +166,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
   auto peer = identity::peerIdentity(transport->native_handle());
   if (!peer) co_return makeError("HBONE dial " + where + ": " + peer.message());
 
-  auto session = Session::create(ex, Role::kClient, options.session);
+  auto session = h2::Session::create(ex, h2::Role::kClient, options.session);
   if (!session) co_return session.error();
   auto connection =
       std::make_shared<Connection>(std::move(transport), std::move(*session), std::move(*peer));

@@ -7,21 +7,21 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <functional>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
-#include "core/hbone/session.h"
-#include "core/hbone/sockets.h"
+#include "core/h2/session.h"
 #include "core/hbone/tls_transport.h"
 #include "core/identity/spiffe_id.h"
+#include "core/net/sockets.h"
 #include "core/result.h"
 
 namespace sluice::hbone {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::unique_ptr<TlsTransport> tls, std::unique_ptr<Session> session,
+  Connection(std::unique_ptr<TlsTransport> tls, std::unique_ptr<h2::Session> session,
              identity::SpiffeId peer);
   ~Connection();
 
@@ -32,7 +32,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes now; open streams are reset.
   void close();
 
-  Session& session() { return *session_; }
+  h2::Session& session() { return *session_; }
   const identity::SpiffeId& peer() const { return peer_; }
   bool closed() const { return closed_; }
   // Called once when the connection has closed (pool and server bookkeeping).
@@ -45,7 +45,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool flushNow();
 
   std::unique_ptr<TlsTransport> tls_;
-  std::unique_ptr<Session> session_;
+  std::unique_ptr<h2::Session> session_;
   identity::SpiffeId peer_;
   bool closed_ = false;
   bool draining_ = false;
@@ -58,8 +58,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 struct DialOptions {
   std::chrono::milliseconds timeout{10000};  // TCP connect + TLS handshake
-  SocketOptions sockets;                     // mark (capture never takes it), namespace
-  SessionSettings session;
+  net::SocketOptions sockets;                // mark (capture never takes it), namespace
+  h2::SessionSettings session;
 };
 
 // Opens an mTLS HBONE connection to `peer_address` whose certificate must carry one of
@@ -68,6 +68,5 @@ boost::asio::awaitable<Result<std::shared_ptr<Connection>>> dial(
     boost::asio::any_io_executor ex, boost::asio::ip::tcp::endpoint peer_address,
     std::shared_ptr<boost::asio::ssl::context> tls, std::vector<identity::SpiffeId> expected,
     DialOptions options);
-
 
 }  // namespace sluice::hbone

@@ -6,9 +6,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/h2/stream.h"
 #include "core/hbone/connection.h"
-#include "core/hbone/signal.h"
-#include "core/hbone/stream.h"
+#include "core/net/signal.h"
 
 namespace sluice::hbone {
 
@@ -20,7 +20,7 @@ struct Pool::Pooled {
   bool dialing = true;
   std::string dial_error;
   size_t pending = 0;  // callers holding a slot on this connection before their stream exists
-  Signal dialed;
+  net::Signal dialed;
 
   bool usable() const {
     return connection && !connection->closed() && connection->session().acceptsNewStreams();
@@ -60,21 +60,19 @@ void Pool::prune(std::vector<std::shared_ptr<Pooled>>& list) {
   });
 }
 
-asio::awaitable<Result<std::shared_ptr<Stream>>> Pool::open(const PoolKey& key,
-                                                            const std::string& authority,
-                                                            const Headers& headers) {
+asio::awaitable<Result<std::shared_ptr<h2::Stream>>> Pool::open(const PoolKey& key,
+                                                                const std::string& authority,
+                                                                const h2::Headers& headers) {
   auto alive = alive_;
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto& list = entries_[key];
     prune(list);
     std::shared_ptr<Pooled> chosen;
     for (const auto& pooled : list) {
-      const size_t limit = pooled->connection
-                               ? pooled->connection->session().streamLimit()
-                               : options_.max_streams_per_connection;
-      const size_t used =
-          (pooled->connection ? pooled->connection->session().activeStreams() : 0) +
-          pooled->pending;
+      const size_t limit = pooled->connection ? pooled->connection->session().streamLimit()
+                                              : options_.max_streams_per_connection;
+      const size_t used = (pooled->connection ? pooled->connection->session().activeStreams() : 0) +
+                          pooled->pending;
       const bool room = used < std::min(limit, options_.max_streams_per_connection);
       if (room && (pooled->dialing || pooled->usable())) {
         chosen = pooled;
@@ -112,9 +110,8 @@ asio::awaitable<void> Pool::dialInto(PoolKey key, std::shared_ptr<Pooled> pooled
 
 asio::awaitable<void> Pool::sweepIdle() {
   auto alive = alive_;
-  const auto period = std::clamp<std::chrono::milliseconds>(options_.idle_timeout / 4,
-                                                            std::chrono::milliseconds(10),
-                                                            std::chrono::seconds(30));
+  const auto period = std::clamp<std::chrono::milliseconds>(
+      options_.idle_timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(30));
   while (*alive) {
     sweep_timer_.expires_after(period);
     co_await sweep_timer_.async_wait(asio::as_tuple(asio::use_awaitable));

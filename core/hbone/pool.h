@@ -11,14 +11,17 @@
 #include <tuple>
 #include <vector>
 
-#include "core/hbone/session.h"
+#include "core/h2/session.h"
 #include "core/identity/spiffe_id.h"
 #include "core/result.h"
+
+namespace sluice::h2 {
+class Stream;
+}  // namespace sluice::h2
 
 namespace sluice::hbone {
 
 class Connection;
-class Stream;
 
 // Connections are never shared between source identities: a pooled connection authenticates
 // as one workload, so the key carries the source.
@@ -51,9 +54,9 @@ class Pool {
 
   // Opens a CONNECT stream on a connection with room, dialing a new one when none has; callers
   // that arrive while a dial is under way wait for it rather than dialing again.
-  boost::asio::awaitable<Result<std::shared_ptr<Stream>>> open(const PoolKey& key,
-                                                               const std::string& authority,
-                                                               const Headers& headers);
+  boost::asio::awaitable<Result<std::shared_ptr<h2::Stream>>> open(const PoolKey& key,
+                                                                   const std::string& authority,
+                                                                   const h2::Headers& headers);
 
   size_t connectionCount() const;
   void closeAll();

@@ -1,16 +1,17 @@
 #include "core/hbone/server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
+#include "core/h2/stream.h"
 #include "core/hbone/connection.h"
-#include "core/hbone/sockets.h"
-#include "core/hbone/stream.h"
 #include "core/identity/tls.h"
+#include "core/net/sockets.h"
 
 namespace sluice::hbone {
 
@@ -30,7 +31,7 @@ Server::~Server() { stop(); }
 Result<std::unique_ptr<Server>> Server::create(asio::any_io_executor ex, tcp::endpoint listen,
                                                TlsProvider tls, Handler handler,
                                                ServerOptions options) {
-  auto acceptor = listenOn(ex, listen, options.sockets);
+  auto acceptor = net::listenOn(ex, listen, options.sockets);
   if (!acceptor) return makeError("HBONE " + acceptor.message());
   return std::unique_ptr<Server>(
       new Server(ex, std::move(*acceptor), std::move(tls), std::move(handler), options));
@@ -58,7 +59,8 @@ asio::awaitable<void> Server::acceptLoop() {
   auto alive = alive_;
   while (*alive && acceptor_.is_open()) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (!*alive) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
@@ -101,14 +103,15 @@ asio::awaitable<void> Server::serve(tcp::socket socket) {
   if (!peer || !*alive) co_return;
 
   InboundContext context{*peer, peer_address, local_address};
-  auto on_request = [this, alive, context](std::shared_ptr<Stream> request) {
+  auto on_request = [this, alive, context](std::shared_ptr<h2::Stream> request) {
     if (!*alive) {
       request->respond(503);  // the listener is gone (workload removed): no new tunnels
       return;
     }
     asio::co_spawn(ex_, handler_(std::move(request), context), asio::detached);
   };
-  auto session = Session::create(ex_, Role::kServer, options_.session, std::move(on_request));
+  auto session =
+      h2::Session::create(ex_, h2::Role::kServer, options_.session, std::move(on_request));
   if (!session) co_return;
   auto connection = std::make_shared<Connection>(std::move(stream), std::move(*session), *peer);
   connections_.insert(connection);

@@ -10,32 +10,36 @@
 #include <memory>
 #include <set>
 
-#include "core/hbone/session.h"
-#include "core/hbone/sockets.h"
+#include "core/h2/session.h"
 #include "core/identity/spiffe_id.h"
+#include "core/net/sockets.h"
 #include "core/result.h"
+
+namespace sluice::h2 {
+class Stream;
+}  // namespace sluice::h2
 
 namespace sluice::hbone {
 
-class Stream;
 class Connection;
 
 struct InboundContext {
-  identity::SpiffeId peer;                  // verified client identity (chain + trust domain)
+  identity::SpiffeId peer;  // verified client identity (chain + trust domain)
   boost::asio::ip::tcp::endpoint peer_address;
   boost::asio::ip::tcp::endpoint local_address;
 };
 
 struct ServerOptions {
-  SocketOptions sockets;  // the listener's: mark, SO_REUSEPORT, namespace
+  net::SocketOptions sockets;  // the listener's: mark, SO_REUSEPORT, namespace
   std::chrono::milliseconds handshake_timeout{10000};
-  SessionSettings session;
+  h2::SessionSettings session;
 };
 
 class Server {
  public:
   // The handler answers the stream (Stream::respond) and carries the tunnel; it owns the stream.
-  using Handler = std::function<boost::asio::awaitable<void>(std::shared_ptr<Stream>, InboundContext)>;
+  using Handler =
+      std::function<boost::asio::awaitable<void>(std::shared_ptr<h2::Stream>, InboundContext)>;
   // Gives the TLS context for each new connection, so certificate rotation needs no restart.
   using TlsProvider = std::function<std::shared_ptr<boost::asio::ssl::context>()>;
 

@@ -7,7 +7,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "core/hbone/sockets.h"
+#include "core/net/sockets.h"
 
 namespace sluice::hbone {
 
@@ -92,7 +92,7 @@ asio::awaitable<void> TlsTransport::flush(boost::system::error_code& ec) {
     const auto records = asio::buffer(data, static_cast<size_t>(size)) + out_sent_;
     out_sent_ = 0;
     // Most batches fit the socket at once: then no trip through the event loop.
-    co_await writeAll(socket_, records, ec);
+    co_await net::writeAll(socket_, records, ec);
     discard(full, static_cast<size_t>(size));
     BIO_free(spare_);  // our own reference: the SSL holds it now
     spare_ = full;
@@ -171,7 +171,7 @@ bool TlsTransport::writeNow(asio::const_buffer data, boost::system::error_code& 
   char* records = nullptr;
   const size_t size = static_cast<size_t>(BIO_get_mem_data(out_, &records));
   if (size > out_sent_)
-    out_sent_ += sendNow(socket_, asio::buffer(records + out_sent_, size - out_sent_), ec);
+    out_sent_ += net::sendNow(socket_, asio::buffer(records + out_sent_, size - out_sent_), ec);
   if (ec || out_sent_ < size) return false;
   discard(out_, size);
   out_sent_ = 0;

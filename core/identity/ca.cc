@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/identity/x509_builder.h"
+#include "core/net/unique_fd.h"
 
 namespace sluice::identity {
 namespace {
@@ -24,25 +25,7 @@ constexpr std::chrono::hours kRootBackdate{1};
 
 std::string errnoText(int err) { return std::strerror(err); }
 
-// Owns a file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
+using net::UniqueFd;
 
 // Holds an exclusive flock on <dir>/ca.lock until destroyed (the lock dies with the fd, so a
 // crashed process never leaves the directory locked).

@@ -4,18 +4,18 @@
 #include <cstdint>
 #include <string>
 
-#include "core/hbone/session.h"
-#include "core/hbone/stream.h"
+#include "core/h2/session.h"
+#include "core/h2/stream.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace sluice::hbone;
+  using namespace sluice::h2;
   boost::asio::io_context io;
   std::vector<std::shared_ptr<Stream>> streams;
-  auto session = Session::create(io.get_executor(), Role::kServer, {},
-                                 [&](std::shared_ptr<Stream> stream) {
-                                   stream->respond(stream->authority().empty() ? 400 : 200);
-                                   streams.push_back(std::move(stream));
-                                 });
+  auto session =
+      Session::create(io.get_executor(), Role::kServer, {}, [&](std::shared_ptr<Stream> stream) {
+        stream->respond(stream->authority().empty() ? 400 : 200);
+        streams.push_back(std::move(stream));
+      });
   if (!session) __builtin_trap();
   // Feed in uneven slices, as TLS records would arrive, producing output between them.
   size_t offset = 0;

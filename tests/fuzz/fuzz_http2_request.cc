@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "core/hbone/stream.h"
+#include "core/h2/stream.h"
 #include "support/memory_byte_stream.h"
 #include "waypoint/exchange.h"
 #include "waypoint/http2.h"
@@ -21,7 +21,7 @@ namespace {
 
 using namespace sluice::waypoint;
 namespace asio = boost::asio;
-namespace hbone = sluice::hbone;
+namespace h2 = sluice::h2;
 
 // Fields RFC 9113 section 8.2.2 makes a request malformed with: nghttp2 must refuse the stream
 // before the handler sees it.
@@ -32,7 +32,7 @@ bool connectionSpecific(const std::string& name, const std::string& value) {
 }
 
 // What Proxy::serveStream and the start of Proxy::handle do with a stream, minus routing.
-asio::awaitable<void> serveStream(std::shared_ptr<hbone::Stream> stream) {
+asio::awaitable<void> serveStream(std::shared_ptr<h2::Stream> stream) {
   for (const auto& [name, value] : stream->headers())
     if (connectionSpecific(name, value)) __builtin_trap();
   const std::string authority = stream->authority();
@@ -99,8 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto client = std::make_unique<sluice::testing::MemoryByteStream>(
       sluice::testing::MemoryByteStream::pieces(bytes, piece));
   auto connection = Http2Connection::create(
-      io.get_executor(), hbone::Role::kServer, std::move(client),
-      [&](std::shared_ptr<hbone::Stream> stream) {
+      io.get_executor(), h2::Role::kServer, std::move(client),
+      [&](std::shared_ptr<h2::Stream> stream) {
         ++started;
         asio::co_spawn(io, serveStream(std::move(stream)), [&](std::exception_ptr error) {
           if (error) __builtin_trap();  // the request path must not throw

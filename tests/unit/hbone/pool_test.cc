@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "core/h2/stream.h"
 #include "core/hbone/connection.h"
 #include "core/hbone/server.h"
-#include "core/hbone/stream.h"
 #include "core/identity/ca.h"
 #include "core/identity/tls.h"
 #include "support/async_test.h"
@@ -37,7 +37,7 @@ class PoolTest : public ::testing::Test {
     auto server = Server::create(
         io_.get_executor(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
         [this] { return server_tls_; },
-        [this](std::shared_ptr<Stream> stream, InboundContext) -> asio::awaitable<void> {
+        [this](std::shared_ptr<h2::Stream> stream, InboundContext) -> asio::awaitable<void> {
           stream->respond(200);
           streams_.push_back(stream);
           co_return;
@@ -56,8 +56,8 @@ class PoolTest : public ::testing::Test {
         [this](const PoolKey& key) -> asio::awaitable<Result<std::shared_ptr<Connection>>> {
           ++dials_;
           std::vector<identity::SpiffeId> expected{key.destination};
-          co_return co_await dial(io_.get_executor(), key.address, client_tls_,
-                                  std::move(expected), DialOptions{});
+          co_return co_await dial(io_.get_executor(), key.address, client_tls_, std::move(expected),
+                                  DialOptions{});
         },
         options);
   }
@@ -66,7 +66,7 @@ class PoolTest : public ::testing::Test {
     return {id("client"), id(destination), server_->localEndpoint()};
   }
 
-  asio::awaitable<std::shared_ptr<Stream>> open(PoolKey k) {
+  asio::awaitable<std::shared_ptr<h2::Stream>> open(PoolKey k) {
     auto stream = co_await pool_->open(k, "198.18.0.2:8080", {});
     EXPECT_TRUE(stream) << (stream ? "" : stream.message());
     if (!stream) co_return nullptr;
@@ -79,7 +79,7 @@ class PoolTest : public ::testing::Test {
   std::shared_ptr<asio::ssl::context> server_tls_, client_tls_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<Pool> pool_;
-  std::vector<std::shared_ptr<Stream>> streams_;
+  std::vector<std::shared_ptr<h2::Stream>> streams_;
   int dials_ = 0;
 };
 
@@ -97,24 +97,30 @@ TEST_F(PoolTest, SequentialStreamsReuseOneConnection) {
 
 TEST_F(PoolTest, ConcurrentOpensShareDialsAndRespectTheStreamLimit) {
   makePool();
-  testing::runAsync(io_, [&]() -> asio::awaitable<void> {
-    // Given 150 callers at once, when each opens a stream,
-    // then two connections carry them (100 + 50), and nobody dialled a third.
-    int opened = 0;
-    std::vector<std::shared_ptr<Stream>> held;
-    for (int i = 0; i < 150; ++i) {
-      asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        auto stream = co_await open(key());
-        if (stream) held.push_back(stream);
-        ++opened;
-      }, asio::detached);
-    }
-    EXPECT_TRUE(co_await testing::eventually([&] { return opened == 150; },
-                                             std::chrono::seconds(20)));
-    EXPECT_EQ(held.size(), 150u);
-    EXPECT_EQ(pool_->connectionCount(), 2u);
-    EXPECT_EQ(dials_, 2);
-  }, std::chrono::seconds(60));
+  testing::runAsync(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        // Given 150 callers at once, when each opens a stream,
+        // then two connections carry them (100 + 50), and nobody dialled a third.
+        int opened = 0;
+        std::vector<std::shared_ptr<h2::Stream>> held;
+        for (int i = 0; i < 150; ++i) {
+          asio::co_spawn(
+              io_,
+              [&]() -> asio::awaitable<void> {
+                auto stream = co_await open(key());
+                if (stream) held.push_back(stream);
+                ++opened;
+              },
+              asio::detached);
+        }
+        EXPECT_TRUE(
+            co_await testing::eventually([&] { return opened == 150; }, std::chrono::seconds(20)));
+        EXPECT_EQ(held.size(), 150u);
+        EXPECT_EQ(pool_->connectionCount(), 2u);
+        EXPECT_EQ(dials_, 2);
+      },
+      std::chrono::seconds(60));
 }
 
 TEST_F(PoolTest, IdleConnectionsCloseAfterTheIdleTimeout) {
@@ -142,8 +148,8 @@ TEST_F(PoolTest, DifferentDestinationIdentitiesNeverShareAConnection) {
     auto other = co_await pool_->open(key("other"), "198.18.0.2:8080", {});
     EXPECT_FALSE(other);
     if (!other) {
-      EXPECT_NE(other.message().find("spiffe://cluster.local/ns/demo/sa/server"),
-                std::string::npos) << other.message();
+      EXPECT_NE(other.message().find("spiffe://cluster.local/ns/demo/sa/server"), std::string::npos)
+          << other.message();
     }
     EXPECT_EQ(dials_, 2);
   });
@@ -158,13 +164,16 @@ TEST_F(PoolTest, DialFailureReachesEveryWaiter) {
     probe.close();
     int failed = 0;
     for (int i = 0; i < 3; ++i) {
-      asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-        auto stream = co_await pool_->open(dead, "198.18.0.2:8080", {});
-        if (!stream && stream.message().find("15008") != std::string::npos) ++failed;
-      }, asio::detached);
+      asio::co_spawn(
+          io_,
+          [&]() -> asio::awaitable<void> {
+            auto stream = co_await pool_->open(dead, "198.18.0.2:8080", {});
+            if (!stream && stream.message().find("15008") != std::string::npos) ++failed;
+          },
+          asio::detached);
     }
-    EXPECT_TRUE(co_await testing::eventually([&] { return failed == 3; },
-                                             std::chrono::seconds(10)));
+    EXPECT_TRUE(
+        co_await testing::eventually([&] { return failed == 3; }, std::chrono::seconds(10)));
     EXPECT_EQ(dials_, 1) << "waiters share the one dial";
   });
 }

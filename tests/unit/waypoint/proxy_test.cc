@@ -21,12 +21,12 @@
 #include <set>
 
 #include "core/config/loader.h"
-#include "core/hbone/authority.h"
+#include "core/h2/stream.h"
 #include "core/hbone/server.h"
 #include "core/hbone/splice.h"
-#include "core/hbone/stream.h"
 #include "core/identity/ca.h"
 #include "core/identity/tls.h"
+#include "core/net/authority.h"
 #include "core/telemetry/cluster_metrics.h"
 #include "support/async_test.h"
 #include "support/memory_byte_stream.h"
@@ -208,7 +208,7 @@ class Http2App {
   int requests = 0;
   int connections = 0;
   int closed = 0;  // connections that ended
-  hbone::Headers last_headers;
+  h2::Headers last_headers;
 
  private:
   asio::awaitable<void> acceptLoop() {
@@ -217,8 +217,8 @@ class Http2App {
       if (ec) co_return;
       ++connections;
       auto connection = Http2Connection::create(
-          acceptor_.get_executor(), hbone::Role::kServer, wrapSocket(std::move(socket)),
-          [this](std::shared_ptr<hbone::Stream> stream) {
+          acceptor_.get_executor(), h2::Role::kServer, wrapSocket(std::move(socket)),
+          [this](std::shared_ptr<h2::Stream> stream) {
             asio::co_spawn(acceptor_.get_executor(), answer(std::move(stream)), asio::detached);
           });
       asio::co_spawn(acceptor_.get_executor(), connection.value()->run(),
@@ -226,7 +226,7 @@ class Http2App {
     }
   }
 
-  asio::awaitable<void> answer(std::shared_ptr<hbone::Stream> stream) {
+  asio::awaitable<void> answer(std::shared_ptr<h2::Stream> stream) {
     ++requests;
     last_headers = stream->headers();
     std::string body;
@@ -270,7 +270,7 @@ class Http2App {
 
 struct Http2Response {
   int status = 0;
-  hbone::Headers headers, trailers;
+  h2::Headers headers, trailers;
   std::string body;
   std::string reset;  // the stream's reset reason, when it was reset
   std::string header(std::string_view name) const {
@@ -288,8 +288,8 @@ struct Http2Response {
 // One request on an HTTP/2 client connection: `headers` without the pseudo-headers.
 asio::awaitable<Http2Response> http2Request(Http2Connection& client, std::string method,
                                             std::string path, std::string body,
-                                            hbone::Headers headers = {}) {
-  hbone::Headers fields{
+                                            h2::Headers headers = {}) {
+  h2::Headers fields{
       {":method", method}, {":scheme", "http"}, {":authority", "api"}, {":path", path}};
   fields.insert(fields.end(), headers.begin(), headers.end());
   auto opened = client.session().request(fields, !body.empty());
@@ -392,11 +392,11 @@ class ProxyTest : public ::testing::Test {
     auto server = hbone::Server::create(
         io_.get_executor(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
         [this] { return server_tls_; },
-        [this](std::shared_ptr<hbone::Stream> stream,
+        [this](std::shared_ptr<h2::Stream> stream,
                hbone::InboundContext context) -> asio::awaitable<void> {
           ++tunnels_;
           peers_.push_back(context.peer.str());
-          auto target = hbone::parseAuthority(stream->authority());
+          auto target = net::parseAuthority(stream->authority());
           if (!target) {
             stream->respond(400);
             co_return;
@@ -427,7 +427,7 @@ class ProxyTest : public ::testing::Test {
     Http2Response got;
     withHttp2Client(
         [&](Http2Connection& client) -> asio::awaitable<void> {
-          const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+          const h2::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
           got = co_await http2Request(client, "POST", path, message, grpc);
         },
         "198.19.0.20", 9090);
@@ -450,7 +450,7 @@ class ProxyTest : public ::testing::Test {
       bool served = false;
       asio::co_spawn(io_, proxy_->serve(wrapSocket(std::move(accepted)), who),
                      [&](std::exception_ptr) { served = true; });
-      auto connection = Http2Connection::create(io_.get_executor(), hbone::Role::kClient,
+      auto connection = Http2Connection::create(io_.get_executor(), h2::Role::kClient,
                                                 wrapSocket(std::move(client)))
                             .value();
       bool ended = false;
@@ -1154,7 +1154,7 @@ TEST_F(ProxyTest, GrpcPassesTrailersAndIsMultiplexedOnOneUpstreamTunnel) {
   std::vector<Http2Response> got;
   withHttp2Client(
       [&](Http2Connection& client) -> asio::awaitable<void> {
-        const hbone::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
+        const h2::Headers grpc{{"content-type", "application/grpc"}, {"te", "trailers"}};
         for (int i = 0; i < 4; ++i)
           got.push_back(co_await http2Request(client, "POST", "/sluice.test.Echo/Echo",
                                               "message " + std::to_string(i), grpc));
@@ -1367,12 +1367,12 @@ TEST_F(ProxyTest, BidirectionalStreamIsAnsweredPieceByPieceBeforeTheRequestEnds)
   start("", rpcYaml());
   withHttp2Client(
       [&](Http2Connection& client) -> asio::awaitable<void> {
-        hbone::Headers fields{{":method", "POST"},
-                              {":scheme", "http"},
-                              {":authority", "rpc"},
-                              {":path", "/chat"},
-                              {"content-type", "application/grpc"},
-                              {"te", "trailers"}};
+        h2::Headers fields{{":method", "POST"},
+                           {":scheme", "http"},
+                           {":authority", "rpc"},
+                           {":path", "/chat"},
+                           {"content-type", "application/grpc"},
+                           {"te", "trailers"}};
         auto opened = client.session().request(fields, true);
         EXPECT_TRUE(opened) << opened.message();
         if (!opened) co_return;

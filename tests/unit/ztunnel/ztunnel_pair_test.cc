@@ -10,9 +10,9 @@
 #include <random>
 #include <sstream>
 
+#include "core/h2/stream.h"
 #include "core/hbone/connection.h"
 #include "core/hbone/server.h"
-#include "core/hbone/stream.h"
 #include "core/identity/ca.h"
 #include "core/identity/tls.h"
 #include "core/telemetry/metrics.h"
@@ -145,8 +145,8 @@ class EchoServer {
   static asio::awaitable<void> echo(tcp::socket socket, EchoServer* self) {
     std::vector<char> buf(64 * 1024);
     for (;;) {
-      auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf),
-                                                     asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await socket.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::eof) {
         // Half-close from the client: answer with a trailer, then close our side.
         co_await asio::async_write(socket, asio::buffer(std::string("<eof>")),
@@ -195,8 +195,8 @@ class ZtunnelPair : public ::testing::Test {
     a.workers = 1;  // pools are per worker: one worker makes connection counts exact
     auto dest = parseEndpoint(outbound_destination);
     ASSERT_TRUE(dest);
-    a.outbound.push_back({"demo", "client", tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
-                          *dest});
+    a.outbound.push_back(
+        {"demo", "client", tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0), *dest});
     auto za = Ztunnel::create(a);
     ASSERT_TRUE(za) << za.message();
     node_a_ = std::move(*za);
@@ -224,8 +224,8 @@ class ZtunnelPair : public ::testing::Test {
     auto reader = [&]() -> asio::awaitable<void> {
       std::vector<char> buf(64 * 1024);
       for (;;) {
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf),
-                                                       asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] =
+            co_await socket.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
         if (ec) co_return;
         received.append(buf.data(), n);
       }
@@ -259,14 +259,17 @@ std::string randomBytes(size_t n) {
 
 TEST_F(ZtunnelPair, BytesCrossUnchangedBothWaysFromOneByteTo64MiB) {
   start();
-  testing::runAsync(io_, [&]() -> asio::awaitable<void> {
-    for (size_t size : {size_t{1}, size_t{1000}, size_t{1} << 20, size_t{64} << 20}) {
-      const auto payload = randomBytes(size);
-      const auto echoed = co_await roundTrip(payload);
-      EXPECT_EQ(echoed.size(), size + 5) << "size " << size;
-      EXPECT_TRUE(echoed == payload + "<eof>") << "bytes changed at size " << size;
-    }
-  }, std::chrono::seconds(120));
+  testing::runAsync(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        for (size_t size : {size_t{1}, size_t{1000}, size_t{1} << 20, size_t{64} << 20}) {
+          const auto payload = randomBytes(size);
+          const auto echoed = co_await roundTrip(payload);
+          EXPECT_EQ(echoed.size(), size + 5) << "size " << size;
+          EXPECT_TRUE(echoed == payload + "<eof>") << "bytes changed at size " << size;
+        }
+      },
+      std::chrono::seconds(120));
 }
 
 TEST_F(ZtunnelPair, HalfCloseReachesTheAppAndTheReplyStillArrives) {
@@ -296,29 +299,32 @@ TEST_F(ZtunnelPair, ClientResetReachesTheAppAsAReset) {
 
 TEST_F(ZtunnelPair, TwoHundredConcurrentStreamsShareTwoPooledConnections) {
   start();
-  testing::runAsync(io_, [&]() -> asio::awaitable<void> {
-    std::vector<std::unique_ptr<tcp::socket>> sockets;
-    for (int i = 0; i < 200; ++i) {
-      auto socket = std::make_unique<tcp::socket>(io_);
-      co_await socket->async_connect(outbound(), asio::use_awaitable);
-      sockets.push_back(std::move(socket));
-    }
-    // Every stream carries a byte both ways while all 200 are open.
-    for (auto& socket : sockets)
-      co_await asio::async_write(*socket, asio::buffer("x", 1), asio::use_awaitable);
-    for (auto& socket : sockets) {
-      char c = 0;
-      co_await asio::async_read(*socket, asio::buffer(&c, 1), asio::use_awaitable);
-      EXPECT_EQ(c, 'x');
-    }
-    EXPECT_EQ(app_->accepted.load(), 200);
-    EXPECT_EQ(node_a_->pooledConnections(), 2u) << "100 streams per pooled connection";
-    sockets.clear();
-    // Idle pooled connections close after the idle timeout (300 ms in this test).
-    const bool drained = co_await testing::eventually(
-        [&] { return node_a_->pooledConnections() == 0; }, std::chrono::seconds(5));
-    EXPECT_TRUE(drained) << "idle pooled connections were not closed";
-  }, std::chrono::seconds(60));
+  testing::runAsync(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        std::vector<std::unique_ptr<tcp::socket>> sockets;
+        for (int i = 0; i < 200; ++i) {
+          auto socket = std::make_unique<tcp::socket>(io_);
+          co_await socket->async_connect(outbound(), asio::use_awaitable);
+          sockets.push_back(std::move(socket));
+        }
+        // Every stream carries a byte both ways while all 200 are open.
+        for (auto& socket : sockets)
+          co_await asio::async_write(*socket, asio::buffer("x", 1), asio::use_awaitable);
+        for (auto& socket : sockets) {
+          char c = 0;
+          co_await asio::async_read(*socket, asio::buffer(&c, 1), asio::use_awaitable);
+          EXPECT_EQ(c, 'x');
+        }
+        EXPECT_EQ(app_->accepted.load(), 200);
+        EXPECT_EQ(node_a_->pooledConnections(), 2u) << "100 streams per pooled connection";
+        sockets.clear();
+        // Idle pooled connections close after the idle timeout (300 ms in this test).
+        const bool drained = co_await testing::eventually(
+            [&] { return node_a_->pooledConnections() == 0; }, std::chrono::seconds(5));
+        EXPECT_TRUE(drained) << "idle pooled connections were not closed";
+      },
+      std::chrono::seconds(60));
 }
 
 TEST_F(ZtunnelPair, ServiceVipReachesAnEndpoint) {
@@ -406,8 +412,8 @@ asio::awaitable<std::string> plaintextRoundTrip(asio::io_context& io, const std:
   std::string received;
   std::vector<char> buf(4096);
   for (;;) {
-    auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf),
-                                                   asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await socket.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
     if (ec) break;
     received.append(buf.data(), n);
   }
@@ -430,9 +436,8 @@ TEST_F(ZtunnelPair, PermissivePeerAuthenticationAcceptsPlaintext) {
   MeshSpec spec;
   spec.mtls_mode = "PERMISSIVE";
   start(spec);
-  testing::runAsync(io_, [&]() -> asio::awaitable<void> {
-    co_await plaintextRoundTrip(io_, spec.server_ip);
-  });
+  testing::runAsync(
+      io_, [&]() -> asio::awaitable<void> { co_await plaintextRoundTrip(io_, spec.server_ip); });
   node_b_->stop();
   // Policy lets it through; without capture there is no original destination to forward to
   // (the lab tests of the capture issue carry plaintext end to end).
@@ -490,7 +495,7 @@ class FakeWaypoint {
     auto server = hbone::Server::create(
         io.get_executor(), tcp::endpoint(asio::ip::make_address(workloadIp(5)), 15008),
         [this] { return tls_; },
-        [this](std::shared_ptr<hbone::Stream> stream, hbone::InboundContext context) {
+        [this](std::shared_ptr<h2::Stream> stream, hbone::InboundContext context) {
           return serve(std::move(stream), std::move(context));
         });
     EXPECT_TRUE(server) << server.message();
@@ -502,8 +507,7 @@ class FakeWaypoint {
   std::vector<Connect> connects;
 
  private:
-  asio::awaitable<void> serve(std::shared_ptr<hbone::Stream> stream,
-                              hbone::InboundContext context) {
+  asio::awaitable<void> serve(std::shared_ptr<h2::Stream> stream, hbone::InboundContext context) {
     connects.push_back({stream->authority(), context.peer.str(), stream->header("forwarded")});
     stream->respond(200);
     std::vector<char> buf(64 * 1024);
@@ -583,7 +587,7 @@ TEST_F(ZtunnelPair, ConnectionFromTheWaypointIsOrdinaryInboundAtTheDestination) 
     // Named, not braced into the call: g++ 12 rejects initializer lists inside co_await operands.
     std::vector<identity::SpiffeId> expected{
         identity::SpiffeId::forWorkload("cluster.local", "demo", "server").value()};
-    hbone::Headers headers{{"forwarded", "for=\"" + spec_.client_ip + "\""}};
+    h2::Headers headers{{"forwarded", "for=\"" + spec_.client_ip + "\""}};
     const tcp::endpoint server(asio::ip::make_address(spec_.server_ip), 15008);
     auto connection =
         co_await hbone::dial(io_.get_executor(), server, waypointTls(dir_.path() / "ca", false),

@@ -1,8 +1,8 @@
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
 #include <charconv>
 
-namespace sluice::hbone {
+namespace sluice::net {
 
 namespace ip = boost::asio::ip;
 
@@ -55,4 +55,4 @@ Result<boost::asio::ip::tcp::endpoint> parseListenAddress(std::string_view text)
   return parseAuthority(text);
 }
 
-}  // namespace sluice::hbone
+}  // namespace sluice::net

@@ -1,11 +1,11 @@
-#include "core/hbone/session.h"
+#include "core/h2/session.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/hbone/stream.h"
+#include "core/h2/stream.h"
 
-namespace sluice::hbone {
+namespace sluice::h2 {
 
 namespace {
 
@@ -376,4 +376,4 @@ ssize_t Session::onDataLength(nghttp2_session* h2, uint8_t, int32_t, int32_t, in
   return std::min(remote_max_frame, self->settings_.max_frame);
 }
 
-}  // namespace sluice::hbone
+}  // namespace sluice::h2

@@ -1,4 +1,4 @@
-#include "core/hbone/sockets.h"
+#include "core/net/sockets.h"
 
 #include <sys/socket.h>
 
@@ -10,9 +10,9 @@
 #include <cstring>
 #include <memory>
 
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
-namespace sluice::hbone {
+namespace sluice::net {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -116,4 +116,4 @@ asio::awaitable<void> writeAll(tcp::socket& socket, asio::const_buffer data,
   co_await asio::async_write(socket, data + sent, asio::redirect_error(asio::use_awaitable, ec));
 }
 
-}  // namespace sluice::hbone
+}  // namespace sluice::net

@@ -10,7 +10,7 @@
 
 #include "core/result.h"
 
-namespace sluice::hbone {
+namespace sluice::net {
 
 struct SocketOptions {
   uint32_t mark = 0;        // SO_MARK (needs CAP_NET_ADMIN); 0: none
@@ -43,4 +43,4 @@ boost::asio::awaitable<void> writeAll(boost::asio::ip::tcp::socket& socket,
                                       boost::asio::const_buffer data,
                                       boost::system::error_code& ec);
 
-}  // namespace sluice::hbone
+}  // namespace sluice::net

@@ -7,7 +7,7 @@
 
 #include "core/result.h"
 
-namespace sluice::hbone {
+namespace sluice::net {
 
 // Accepts only a literal IP address and a port in 1..65535: HBONE names workloads by address,
 // so a host name here is a malformed request (400), not something to resolve.
@@ -19,4 +19,4 @@ std::string formatAuthority(const boost::asio::ip::tcp::endpoint& endpoint);
 // kernel picks one, and the daemon logs what it bound).
 Result<boost::asio::ip::tcp::endpoint> parseListenAddress(std::string_view text);
 
-}  // namespace sluice::hbone
+}  // namespace sluice::net

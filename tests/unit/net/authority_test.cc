@@ -1,8 +1,8 @@
-#include "core/hbone/authority.h"
+#include "core/net/authority.h"
 
 #include <gtest/gtest.h>
 
-namespace sluice::hbone {
+namespace sluice::net {
 namespace {
 
 TEST(Authority, AcceptsIpv4AndBracketedIpv6) {
@@ -18,10 +18,20 @@ TEST(Authority, AcceptsIpv4AndBracketedIpv6) {
 }
 
 TEST(Authority, RejectsWhatIsNotIpAndPort) {
-  const char* bad[] = {"",           "198.18.0.2",        "198.18.0.2:",     "198.18.0.2:0",
-                       "1.2.3.4:65536", "1.2.3.4:80x",    "host.example:80", "fd00:5::2:80",
-                       "[fd00:5::2]",   "[fd00:5::2:80",  "[fd00:5::2]80",   "1.2.3.4:-1",
-                       "[fe80::1%eth0]:80", "1.2.3.4:+80"};
+  const char* bad[] = {"",
+                       "198.18.0.2",
+                       "198.18.0.2:",
+                       "198.18.0.2:0",
+                       "1.2.3.4:65536",
+                       "1.2.3.4:80x",
+                       "host.example:80",
+                       "fd00:5::2:80",
+                       "[fd00:5::2]",
+                       "[fd00:5::2:80",
+                       "[fd00:5::2]80",
+                       "1.2.3.4:-1",
+                       "[fe80::1%eth0]:80",
+                       "1.2.3.4:+80"};
   for (const char* text : bad) {
     auto parsed = parseAuthority(text);
     EXPECT_FALSE(parsed) << "accepted '" << text << "'";
@@ -38,4 +48,4 @@ TEST(Authority, ExplainsTheProblem) {
 }
 
 }  // namespace
-}  // namespace sluice::hbone
+}  // namespace sluice::net

@@ -1,6 +1,6 @@
 // Writing to TCP sockets on 127.0.0.1 without a trip through the event loop: sendNow() takes
 // what the kernel accepts at once, writeAll() waits only for the rest.
-#include "core/hbone/sockets.h"
+#include "core/net/sockets.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include "support/async_test.h"
 
-namespace sluice::hbone {
+namespace sluice::net {
 namespace {
 
 namespace asio = boost::asio;
@@ -89,4 +89,4 @@ TEST(WriteAll, ReportsAPeerThatResetTheConnection) {
 }
 
 }  // namespace
-}  // namespace sluice::hbone
+}  // namespace sluice::net

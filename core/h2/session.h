@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
-#include "core/hbone/signal.h"
+#include "core/net/signal.h"
 #include "core/result.h"
 
-namespace sluice::hbone {
+namespace sluice::h2 {
 
 class Stream;
 
@@ -86,7 +86,7 @@ class Session {
   bool failed() const { return failed_; }
 
   // Notified whenever produce() may have more to send and the flusher (if any) did not send it.
-  Signal& outputReady() { return output_ready_; }
+  net::Signal& outputReady() { return output_ready_; }
 
   // Called, outside nghttp2's callbacks, as soon as there may be output: it sends what produce()
   // yields right away and returns true, or returns false to leave it to whoever waits on
@@ -126,7 +126,7 @@ class Session {
   RequestHandler on_request_;
   nghttp2_session* h2_ = nullptr;
   std::map<int32_t, std::shared_ptr<Stream>> streams_;
-  Signal output_ready_;
+  net::Signal output_ready_;
   Flusher flusher_;
   int in_nghttp2_ = 0;  // inside nghttp2_session_mem_recv/mem_send, which must not be re-entered
   std::string* producing_ = nullptr;  // produce()'s output, where DATA payloads go uncopied
@@ -135,4 +135,4 @@ class Session {
   std::chrono::steady_clock::time_point idle_since_ = std::chrono::steady_clock::now();
 };
 
-}  // namespace sluice::hbone
+}  // namespace sluice::h2

@@ -1,15 +1,15 @@
 // HTTP/2 CONNECT semantics between a client and a server Session joined in memory (no TLS):
 // the protocol behaviour, isolated from sockets.
-#include "core/hbone/session.h"
+#include "core/h2/session.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "core/hbone/stream.h"
+#include "core/h2/stream.h"
 #include "support/async_test.h"
 
-namespace sluice::hbone {
+namespace sluice::h2 {
 namespace {
 
 namespace asio = boost::asio;
@@ -199,17 +199,20 @@ TEST(HboneSession, SlowReaderStopsTheWriterAtTheWindow) {
     // then the write stalls after about window + send buffer bytes.
     size_t written = 0;
     bool writer_done = false;
-    asio::co_spawn(p.io, [&]() -> asio::awaitable<void> {
-      std::string chunk(4096, 'x');
-      boost::system::error_code ec;
-      while (written < (1u << 20) && !ec) {
-        co_await (*client)->write(asio::buffer(chunk), ec);
-        if (!ec) written += chunk.size();
-      }
-      writer_done = true;
-    }, asio::detached);
-    const bool stalled = co_await testing::eventually(
-        [&] { return written >= 64 * 1024; }, std::chrono::seconds(5));
+    asio::co_spawn(
+        p.io,
+        [&]() -> asio::awaitable<void> {
+          std::string chunk(4096, 'x');
+          boost::system::error_code ec;
+          while (written < (1u << 20) && !ec) {
+            co_await (*client)->write(asio::buffer(chunk), ec);
+            if (!ec) written += chunk.size();
+          }
+          writer_done = true;
+        },
+        asio::detached);
+    const bool stalled =
+        co_await testing::eventually([&] { return written >= 64 * 1024; }, std::chrono::seconds(5));
     EXPECT_TRUE(stalled);
     // Let the pump settle, then check that no more has gone.
     const size_t at_stall = written;
@@ -345,4 +348,4 @@ TEST(HboneSession, GarbageFromPeerIsAProtocolError) {
 }
 
 }  // namespace
-}  // namespace sluice::hbone
+}  // namespace sluice::h2

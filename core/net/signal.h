@@ -6,7 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace sluice::hbone {
+namespace sluice::net {
 
 // A notification that arrives while nobody waits is kept, so a waiter that checks its condition
 // and then waits can never miss a wake-up. Waiters re-check their condition after waking.
@@ -40,4 +40,4 @@ class Signal {
   bool waiting_ = false;
 };
 
-}  // namespace sluice::hbone
+}  // namespace sluice::net

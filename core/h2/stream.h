@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "core/hbone/session.h"
-#include "core/hbone/signal.h"
+#include "core/h2/session.h"
+#include "core/net/signal.h"
 
-namespace sluice::hbone {
+namespace sluice::h2 {
 
 // Flow control is end to end: received bytes are acknowledged to the peer (WINDOW_UPDATE) only
 // when read(), and write() waits while the stream's send buffer is full, so a slow reader on
@@ -112,9 +112,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::string reset_reason_;
   uint32_t close_code_ = 0;
 
-  Signal readable_;
-  Signal writable_;
-  Signal answered_;
+  net::Signal readable_;
+  net::Signal writable_;
+  net::Signal answered_;
 };
 
-}  // namespace sluice::hbone
+}  // namespace sluice::h2

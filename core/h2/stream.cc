@@ -1,9 +1,9 @@
-#include "core/hbone/stream.h"
+#include "core/h2/stream.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace sluice::hbone {
+namespace sluice::h2 {
 
 namespace asio = boost::asio;
 
@@ -178,4 +178,4 @@ size_t Stream::takeSendBytes(uint8_t* out, size_t max, bool& eof) {
   return copied;
 }
 
-}  // namespace sluice::hbone
+}  // namespace sluice::h2
