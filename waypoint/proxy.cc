@@ -30,8 +30,6 @@ using telemetry::ResponseFlags;
 // client's request is cut off.
 constexpr std::chrono::milliseconds kDrainGrace{1000};
 
-std::string endpointText(const tcp::endpoint& endpoint) { return net::formatAuthority(endpoint); }
-
 // Appends the 16 lower-case hex digits of `value` (ids are made per request: no snprintf).
 void appendHex(std::string& out, uint64_t value) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -175,7 +173,7 @@ asio::awaitable<bool> Proxy::handle(ProxiedRequest& x) {
   }
   x.service = x.routes->find(x.who.vip);
   if (x.service == nullptr) {
-    x.error = "no service at " + endpointText(x.who.vip);
+    x.error = "no service at " + net::formatAuthority(x.who.vip);
     x.reply_body = x.error + " behind this waypoint\n";
     co_return co_await respond(x, 404, ResponseFlag::kNoRouteFound);
   }
@@ -295,7 +293,7 @@ void Proxy::finish(ProxiedRequest& x) {
     telemetry::RequestRecord r;
     r.src = x.who.source_ip;
     r.src_identity = x.who.peer.str();
-    r.authority = endpointText(x.who.vip);
+    r.authority = net::formatAuthority(x.who.vip);
     r.method = x.method();
     r.path = x.target();
     r.protocol = x.down.http2() ? "HTTP/2" : x.down.head().version == 10 ? "HTTP/1.0" : "HTTP/1.1";

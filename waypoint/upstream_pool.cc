@@ -9,6 +9,7 @@
 
 #include "core/h2/stream.h"
 #include "core/hbone/connection.h"
+#include "core/hbone/dialer.h"
 #include "core/hbone/metadata.h"
 #include "core/net/authority.h"
 
@@ -26,19 +27,13 @@ struct UpstreamPool::IdleSweep {
 
 UpstreamPool::UpstreamPool(asio::any_io_executor ex, const ProxyOptions& options)
     : ex_(ex), options_(options) {
+  hbone::DialOptions dial;
+  dial.timeout = options_.connect_timeout;
+  dial.sockets = options_.sockets;
+  // Every key's source is the waypoint's own identity.
   pool_ = std::make_unique<hbone::Pool>(
-      ex_,
-      [this](const hbone::PoolKey& key)
-          -> asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> {
-        auto tls = options_.client_tls();
-        if (!tls) co_return makeError("no certificate for " + options_.identity.str());
-        hbone::DialOptions dial;
-        dial.timeout = options_.connect_timeout;
-        dial.sockets = options_.sockets;
-        std::vector<identity::SpiffeId> expected;
-        expected.push_back(key.destination);
-        co_return co_await hbone::dial(ex_, key.address, tls, std::move(expected), dial);
-      });
+      ex_, hbone::tlsDialer(ex_, [this](const auto&) { return options_.client_tls(); },
+                            std::move(dial)));
 }
 
 UpstreamPool::~UpstreamPool() {

@@ -23,6 +23,7 @@
 #include "core/identity/certificate_manager.h"
 #include "core/identity/tls_context_cache.h"
 #include "core/net/authority.h"
+#include "core/net/listener.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/cluster_metrics.h"
 #include "core/telemetry/metrics.h"
@@ -36,10 +37,6 @@ using asio::ip::tcp;
 
 namespace {
 
-std::string endpointText(const tcp::endpoint& e) {
-  const auto a = e.address().to_string();
-  return (e.address().is_v6() ? "[" + a + "]" : a) + ":" + std::to_string(e.port());
-}
 
 }  // namespace
 
@@ -81,20 +78,16 @@ struct Waypoint::Impl {
   }
 
   asio::awaitable<void> servePlain(tcp::acceptor& acceptor, tcp::endpoint vip) {
-    while (acceptor.is_open()) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        if (ec == asio::error::operation_aborted) co_return;
-        continue;
-      }
-      error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
+    net::AcceptHandler serve_one = [this, vip](tcp::socket socket) {
       Downstream who;
       who.vip = vip;
-      auto peer = socket.remote_endpoint(ignored);
-      who.source_ip = peer.address().to_string();
+      error_code ignored;
+      who.source_ip = socket.remote_endpoint(ignored).address().to_string();
       asio::co_spawn(worker, proxy->serve(wrapSocket(std::move(socket)), who), asio::detached);
-    }
+    };
+    // A named argument: GCC 12 destroys some temporaries of a co_await expression twice.
+    net::AcceptOptions options{.name = "plain HTTP on " + net::formatAuthority(vip)};
+    co_await net::acceptLoop(acceptor, std::move(serve_one), std::move(options));
   }
 
   std::string configDump() {
@@ -112,7 +105,7 @@ struct Waypoint::Impl {
       for (const auto& [vip, service] : current->services) {
         json::array actions;
         for (const auto& action : service.actions) actions.push_back(json::string(action.name));
-        services.push_back(json::object{{"vip", endpointText(vip)},
+        services.push_back(json::object{{"vip", net::formatAuthority(vip)},
                                         {"host", service.host},
                                         {"bound", service.bound},
                                         {"routes_from", service.source},
@@ -122,7 +115,7 @@ struct Waypoint::Impl {
       for (const auto& cluster : current->clusters) {
         json::array endpoints;
         for (const auto& e : cluster.endpoints)
-          endpoints.push_back(json::string(endpointText(e.address)));
+          endpoints.push_back(json::string(net::formatAuthority(e.address)));
         clusters.push_back(
             json::object{{"name", cluster.name}, {"endpoints", std::move(endpoints)}});
       }
@@ -214,7 +207,7 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
         co_await w.proxy->serve(wrapStream(stream), who);
       });
   if (!server)
-    return makeError("HBONE listener " + endpointText(w.options.hbone) + ": " + server.message());
+    return makeError("HBONE listener " + net::formatAuthority(w.options.hbone) + ": " + server.message());
   w.hbone = std::move(*server);
 
   for (const auto& listener : w.options.plain) {
@@ -225,7 +218,7 @@ Result<std::unique_ptr<Waypoint>> Waypoint::create(WaypointOptions options) {
     if (!ec) acceptor->bind(listener.listen, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      return makeError("plain listener " + endpointText(listener.listen) + ": " + ec.message());
+      return makeError("plain listener " + net::formatAuthority(listener.listen) + ": " + ec.message());
     w.plain.push_back(std::move(acceptor));
   }
   if (auto admin = w.startAdmin(); !admin) return admin.error();

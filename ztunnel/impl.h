@@ -24,7 +24,7 @@
 #include "core/inpod/protocol.h"
 #include "core/telemetry/access_log.h"
 #include "core/telemetry/metrics.h"
-#include "ztunnel/listener.h"
+#include "core/net/listener.h"
 #include "ztunnel/routing.h"
 #include "ztunnel/ztunnel.h"
 
@@ -54,8 +54,8 @@ struct WorkloadListeners {
   std::shared_ptr<const Workload> workload;
   std::shared_ptr<hbone::Pool> pool;  // HBONE connections that authenticate as this workload
   std::vector<std::unique_ptr<hbone::Server>> hbone;
-  std::vector<std::unique_ptr<TcpListener>> plaintext;
-  std::vector<std::unique_ptr<TcpListener>> outbound;  // in-pod capture listeners (15001)
+  std::vector<std::unique_ptr<net::TcpListener>> plaintext;
+  std::vector<std::unique_ptr<net::TcpListener>> outbound;  // in-pod capture listeners (15001)
   // In-pod, worker 0 only: sk_lookup steering of the pod's inbound traffic to 15006. Pinned, so
   // it outlives a ztunnel restart and fails closed meanwhile; uninstalled when the pod goes.
   std::optional<bpf::InboundSteering> steering;
@@ -67,7 +67,7 @@ struct Worker {
   std::optional<WorkGuard> guard;
   std::thread thread;
   std::map<std::string, WorkloadListeners> workloads;  // by ns/name
-  std::vector<std::unique_ptr<TcpListener>> outbound;  // parallel to Options::outbound
+  std::vector<std::unique_ptr<net::TcpListener>> outbound;  // parallel to Options::outbound
   uint64_t pick = 0;                                   // spreads connections over endpoints
 };
 
@@ -126,8 +126,6 @@ struct Ztunnel::Impl {
   // An --outbound listener's connection: leaves as the named workload, if this worker serves it.
   boost::asio::awaitable<void> serveOutboundListener(Worker& worker, OutboundListenerSpec spec,
                                                      boost::asio::ip::tcp::socket socket);
-  boost::asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> dialPeer(
-      Worker& worker, std::shared_ptr<const Workload> source, const hbone::PoolKey& key);
   boost::asio::awaitable<Result<boost::asio::ip::tcp::socket>> connectDirect(
       Worker& worker, const Workload& from, const boost::asio::ip::tcp::endpoint& target);
 };

@@ -19,8 +19,6 @@ using asio::ip::tcp;
 
 namespace {
 
-std::string endpointText(const tcp::endpoint& endpoint) { return net::formatAuthority(endpoint); }
-
 // One proxied connection's telemetry: Istio metrics while it runs, an access log line at the end.
 class ConnectionReport {
  public:
@@ -80,21 +78,8 @@ asio::awaitable<Result<tcp::socket>> Ztunnel::Impl::connectDirect(Worker& worker
                                                                   const tcp::endpoint& target) {
   auto socket = co_await net::connectSocket(
       worker.io.get_executor(), target, from.sockets(options.socket_mark), options.connect_timeout);
-  if (!socket) co_return makeError("connect to " + endpointText(target) + ": " + socket.message());
+  if (!socket) co_return makeError("connect to " + net::formatAuthority(target) + ": " + socket.message());
   co_return std::move(*socket);
-}
-
-asio::awaitable<Result<std::shared_ptr<hbone::Connection>>> Ztunnel::Impl::dialPeer(
-    Worker& worker, std::shared_ptr<const Workload> source, const hbone::PoolKey& key) {
-  auto tls = tls_contexts->client(key.source);
-  if (!tls) co_return makeError("no certificate for " + key.source.str());
-  hbone::DialOptions dial_options;
-  dial_options.sockets = source->sockets(options.socket_mark);  // from the pod's namespace
-  dial_options.timeout = options.connect_timeout;
-  std::vector<identity::SpiffeId> expected{key.destination};
-  auto connection = co_await hbone::dial(worker.io.get_executor(), key.address, tls,
-                                         std::move(expected), dial_options);
-  co_return connection;
 }
 
 asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker,
@@ -124,7 +109,7 @@ asio::awaitable<void> Ztunnel::Impl::serveHbone(Worker& worker,
 
   telemetry::ConnectionRecord record;
   record.direction = "inbound";
-  record.src = endpointText(context.peer_address);
+  record.src = net::formatAuthority(context.peer_address);
   record.dst = stream->authority();
   record.src_identity = context.peer.str();
   record.dst_identity = labels.destination.principal;
@@ -175,8 +160,8 @@ asio::awaitable<void> Ztunnel::Impl::servePlaintext(Worker& worker,
   labels.destination = telemetry::workloadLabels(*local, "");
   telemetry::ConnectionRecord record;
   record.direction = "inbound";
-  record.src = endpointText(peer);
-  record.dst = endpointText(destination);
+  record.src = net::formatAuthority(peer);
+  record.dst = net::formatAuthority(destination);
   record.dst_workload = key;
   ConnectionReport report(metrics, access_log.get(), labels, record);
 
@@ -233,7 +218,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
     found = options.original_destination(socket.native_handle());
   if (!found) {
     spdlog::warn("outbound from {}: no original destination for {} (is capture active?); refused",
-                 workload->key(), endpointText(peer));
+                 workload->key(), net::formatAuthority(peer));
     net::abortSocket(socket);
     co_return;
   }
@@ -256,8 +241,8 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
   labels.connection_security_policy = tunneled ? "mutual_tls" : "none";
   telemetry::ConnectionRecord record;
   record.direction = "outbound";
-  record.src = source->ips.empty() ? endpointText(peer) : source->ips.front().to_string();
-  record.dst = endpointText(route.target);
+  record.src = source->ips.empty() ? net::formatAuthority(peer) : source->ips.front().to_string();
+  record.dst = net::formatAuthority(route.target);
   record.src_identity = source_id.str();
   record.src_workload = workload->key();
   if (route.pod) record.dst_workload = route.pod->meta.ns + "/" + route.pod->meta.name;
@@ -272,7 +257,7 @@ asio::awaitable<void> Ztunnel::Impl::serveOutbound(Worker& worker,
     }
     case OutboundKind::kNoWaypoint: {
       // A configuration fault an operator must fix: say so in the daemon log too.
-      spdlog::warn("outbound from {} to {} refused: {}", workload->key(), endpointText(destination),
+      spdlog::warn("outbound from {} to {} refused: {}", workload->key(), net::formatAuthority(destination),
                    route.reason);
       net::abortSocket(socket);
       report.finish(route.reason, telemetry::ResponseFlag::kNoHealthyUpstream);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/config/service_rules.h"
+#include "core/hbone/dialer.h"
 #include "ztunnel/impl.h"
 
 namespace sluice::ztunnel {
@@ -97,11 +98,13 @@ std::vector<std::string> Ztunnel::Impl::reconcile(
     listeners.workload = workload;
     hbone::PoolOptions pool_options;
     pool_options.idle_timeout = options.pool_idle_timeout;
+    hbone::DialOptions dial;
+    dial.timeout = options.connect_timeout;
+    dial.sockets = workload->sockets(options.socket_mark);  // from the pod's namespace
     listeners.pool = std::make_shared<hbone::Pool>(
         executor,
-        [this, &worker, workload](const hbone::PoolKey& pool_key) {
-          return dialPeer(worker, workload, pool_key);
-        },
+        hbone::tlsDialer(executor, [this](const auto& id) { return tls_contexts->client(id); },
+                         std::move(dial)),
         pool_options);
     const auto sockets = workload->sockets(options.socket_mark, true);
     const auto id = workload->id;
@@ -129,7 +132,7 @@ std::vector<std::string> Ztunnel::Impl::reconcile(
       (*server)->start();
       listeners.hbone.push_back(std::move(*server));
       auto plaintext =
-          TcpListener::create(executor, tcp::endpoint(ip, options.inbound_plaintext_port), sockets);
+          net::TcpListener::create(executor, tcp::endpoint(ip, options.inbound_plaintext_port), sockets);
       if (!plaintext) {
         fail(plaintext.message());
         complete = false;
@@ -147,7 +150,7 @@ std::vector<std::string> Ztunnel::Impl::reconcile(
       for (bool v6 : families) {
         const auto loopback = v6 ? asio::ip::address(asio::ip::address_v6::loopback())
                                  : asio::ip::address(asio::ip::address_v4::loopback());
-        auto outbound = TcpListener::create(
+        auto outbound = net::TcpListener::create(
             executor, tcp::endpoint(loopback, options.outbound_capture_port), sockets);
         if (!outbound) {
           fail(outbound.message());

@@ -67,7 +67,7 @@ Result<std::unique_ptr<Ztunnel>> Ztunnel::create(Options options) {
       net::SocketOptions sockets;
       sockets.mark = z.options.socket_mark;
       sockets.reuse_port = true;
-      auto listener = TcpListener::create(worker->io.get_executor(), listen, sockets);
+      auto listener = net::TcpListener::create(worker->io.get_executor(), listen, sockets);
       if (!listener)
         return makeError("outbound for " + spec.ns + "/" + spec.pod + ": " + listener.message());
       listen = (*listener)->localEndpoint();

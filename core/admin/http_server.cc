@@ -14,6 +14,9 @@
 #include <exception>
 #include <unordered_set>
 
+#include "core/net/authority.h"
+#include "core/net/listener.h"
+
 namespace sluice::admin {
 namespace {
 
@@ -23,15 +26,9 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 // After a failed accept (out of file descriptors, say) wait before retrying rather than spin.
-constexpr std::chrono::milliseconds kAcceptBackoff{100};
 // How long and how much of a rejected request we read and discard before closing.
 constexpr std::chrono::milliseconds kLinger{2000};
 constexpr std::size_t kLingerBytes = 64 * 1024;
-
-std::string formatEndpoint(const tcp::endpoint& ep) {
-  const std::string ip = ep.address().to_string();
-  return (ep.address().is_v6() ? "[" + ip + "]" : ip) + ":" + std::to_string(ep.port());
-}
 
 http::response<http::string_body> makeResponse(unsigned version, http::status status,
                                                std::string_view content_type, std::string body,
@@ -189,20 +186,14 @@ asio::awaitable<void> serveConnection(std::shared_ptr<Impl> impl, tcp::socket so
 }
 
 asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> impl) {
-  while (!impl->stopped) {
-    auto [ec, socket] = co_await impl->acceptor.async_accept(kAwait);
-    if (impl->stopped) co_return;
-    if (ec) {
-      spdlog::warn("admin: accept on {} failed: {}", formatEndpoint(impl->local), ec.message());
-      asio::steady_timer backoff(impl->ex, kAcceptBackoff);
-      co_await backoff.async_wait(kAwait);
-      continue;
-    }
+  // `impl` is held by this frame: the acceptor outlives the loop.
+  net::AcceptHandler serve_one = [impl](tcp::socket socket) {
+    if (impl->stopped) return;
     if (impl->active >= impl->limits.max_connections) {
       // Shedding here bounds the sockets and memory a flood of idle clients can hold.
       boost::system::error_code ignored;
       socket.close(ignored);
-      continue;
+      return;
     }
     ++impl->active;
     asio::co_spawn(impl->ex, serveConnection(impl, std::move(socket)), [](std::exception_ptr e) {
@@ -213,7 +204,10 @@ asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> impl) {
         spdlog::error("admin: connection failed: {}", ex.what());
       }
     });
-  }
+  };
+  // A named argument: GCC 12 destroys some temporaries of a co_await expression twice.
+  net::AcceptOptions options{.name = "admin on " + net::formatAuthority(impl->local)};
+  co_await net::acceptLoop(impl->acceptor, std::move(serve_one), std::move(options));
 }
 
 }  // namespace
@@ -221,7 +215,7 @@ asio::awaitable<void> acceptLoop(std::shared_ptr<Impl> impl) {
 Result<std::unique_ptr<HttpServer>> HttpServer::create(asio::any_io_executor ex,
                                                        const tcp::endpoint& listen,
                                                        std::vector<Route> routes, Limits limits) {
-  const std::string address = formatEndpoint(listen);
+  const std::string address = net::formatAuthority(listen);
   std::unordered_set<std::string_view> paths;
   for (const Route& route : routes) {
     if (route.path.empty() || route.path.front() != '/' || !route.handler) {

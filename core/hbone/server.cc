@@ -11,6 +11,8 @@
 #include "core/h2/stream.h"
 #include "core/hbone/connection.h"
 #include "core/identity/tls.h"
+#include "core/net/authority.h"
+#include "core/net/listener.h"
 #include "core/net/sockets.h"
 
 namespace sluice::hbone {
@@ -42,7 +44,17 @@ tcp::endpoint Server::localEndpoint() const {
   return acceptor_.local_endpoint(ec);
 }
 
-void Server::start() { asio::co_spawn(ex_, acceptLoop(), asio::detached); }
+void Server::start() {
+  // `this` outlives the loop's use of it: once stop() clears alive_, the loop touches nothing.
+  net::AcceptHandler serve_one = [this](tcp::socket socket) {
+    asio::co_spawn(ex_, serve(std::move(socket)), asio::detached);
+  };
+  asio::co_spawn(
+      ex_,
+      net::acceptLoop(acceptor_, std::move(serve_one),
+                      {.name = "HBONE on " + net::formatAuthority(localEndpoint())}, alive_),
+      asio::detached);
+}
 
 void Server::stop() {
   *alive_ = false;
@@ -53,22 +65,6 @@ void Server::stop() {
   auto connections = std::move(connections_);
   connections_.clear();
   for (const auto& connection : connections) connection->drain();
-}
-
-asio::awaitable<void> Server::acceptLoop() {
-  auto alive = alive_;
-  while (*alive && acceptor_.is_open()) {
-    boost::system::error_code ec;
-    tcp::socket socket =
-        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (!*alive) co_return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
-      spdlog::warn("HBONE accept failed: {}", ec.message());
-      continue;
-    }
-    asio::co_spawn(ex_, serve(std::move(socket)), asio::detached);
-  }
 }
 
 asio::awaitable<void> Server::serve(tcp::socket socket) {

@@ -59,7 +59,6 @@ class Server {
  private:
   Server(boost::asio::any_io_executor ex, boost::asio::ip::tcp::acceptor acceptor, TlsProvider tls,
          Handler handler, ServerOptions options);
-  boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
 
   boost::asio::any_io_executor ex_;
