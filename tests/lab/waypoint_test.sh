@@ -165,10 +165,16 @@ waypoint_log=$run/shop_waypoint-0_waypoint.log
 enrolled() { grep -q "pod shop/client enrolled" "$run/node-a-agent.log" && grep -q "pod shop/reviews-v1 enrolled" "$run/node-b-agent.log"; }
 eventually 20 enrolled || { fail "pods not enrolled"; exit 1; }
 
-client() { "$sluicectl" lab exec "${lab[@]}" shop/client -- "$@"; }
+logged() { local n; n=$(grep -c '"message":"request complete"' "$waypoint_log" 2>/dev/null); echo "${n:-0}"; }
+# Each client command notes how many requests the waypoint had logged (in a file: callers run it
+# in command substitutions, whose variables do not come back).
+client() { logged >"$work/logged.before"; "$sluicectl" lab exec "${lab[@]}" shop/client -- "$@"; }
 get() { client curl -s --noproxy '*' -m 20 "$@"; }
-# last_request FIELD: that field of the waypoint's last access-log line.
+logged_since_client() { (($(logged) > $(cat "$work/logged.before"))); }
+# last_request FIELD: that field of the access-log line of the client's last request. The waypoint
+# writes the line just after the response, so the client can be faster: wait for it (5 s).
 last_request() {
+  eventually 5 logged_since_client || true
   grep '"message":"request complete"' "$waypoint_log" | tail -1 | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
 }
 waypoint_metrics() { "$sluicectl" lab exec "${lab[@]}" shop/waypoint-0 -- curl -s -m 5 http://127.0.0.1:15020/metrics; }

@@ -347,6 +347,13 @@ TEST_F(ZtunnelPair, PeerWithTheWrongIdentityIsRefused) {
   testing::runAsync(io_, [&]() -> asio::awaitable<void> {
     const auto echoed = co_await roundTrip("secret");
     EXPECT_EQ(echoed, "") << "no byte may reach a peer that is not who we expect";
+    // The refusal is logged as the connection ends, which the client may see first.
+    EXPECT_TRUE(co_await testing::eventually(
+        [&] {
+          return readFile(dir_.path() / "a.log").find("is not one of the expected") !=
+                 std::string::npos;
+        },
+        std::chrono::milliseconds(5000)));
   });
   EXPECT_EQ(app_->accepted.load(), 0);
   node_a_->stop();
