@@ -94,7 +94,9 @@ Result<LabSpec> LabSpec::fromPaths(const std::vector<std::filesystem::path>& pat
 }
 
 std::filesystem::path statePath(const std::filesystem::path& state_dir, std::string_view name) {
-  return state_dir / ("lab-" + std::string(name) + ".json");
+  // Absolute, so `up` and `down` from different working directories, or one relative DIR, name
+  // the same files (the run directory is checked against this path before it is removed).
+  return std::filesystem::absolute(state_dir) / ("lab-" + std::string(name) + ".json");
 }
 
 Result<void> checkLabName(std::string_view name) {

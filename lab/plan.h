@@ -46,7 +46,8 @@ struct LabSpec {
                                    std::string name = std::string(kDefaultLabName));
 };
 
-// <state_dir>/lab-<name>.json
+// <state_dir>/lab-<name>.json, made absolute (a relative state_dir is taken from the working
+// directory once, so every command on the lab names the same files).
 std::filesystem::path statePath(const std::filesystem::path& state_dir, std::string_view name);
 
 // Checks a lab name: [a-z0-9][a-z0-9_.-]*, at most 63 characters (it becomes a file name).

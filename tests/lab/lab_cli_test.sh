@@ -13,14 +13,17 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "SKIP: the lab needs root"; exit 77
 fi
 
+sluicectl=$(realpath "$sluicectl")
 work=$(mktemp -d /tmp/sluice-lab-cli.XXXXXX)
 name=cli-$$
-lab=(--state-dir "$work/state" --name "$name")
+# A relative state directory, as a person types it: up and down must resolve it alike.
+cd "$work"
+lab=(--state-dir state --name "$name")
 server_pid=
 cleanup() {
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
   "$sluicectl" lab down "${lab[@]}" >/dev/null 2>&1 || true
-  "$sluicectl" lab down --state-dir "$work/state" --name "$name-bare" >/dev/null 2>&1 || true
+  "$sluicectl" lab down --state-dir state --name "$name-bare" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -99,7 +102,7 @@ fi
 "$sluicectl" lab down "${lab[@]}" >/dev/null || fail "second down"
 
 # --no-data-plane: only the network; a server started with exec is killed by down.
-bare=(--state-dir "$work/state" --name "$name-bare")
+bare=(--state-dir state --name "$name-bare")
 "$sluicectl" lab up --config "$work/config" "${bare[@]}" --no-data-plane >"$work/up-bare.out" 2>&1 ||
   fail "up --no-data-plane: $(cat "$work/up-bare.out")"
 "$sluicectl" lab status "${bare[@]}" | grep -q "all 15 objects present" || fail "bare lab status"
