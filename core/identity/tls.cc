@@ -137,6 +137,15 @@ std::string_view selectedAlpn(const SSL* ssl) {
 
 // Checks the leaf's identity once OpenSSL has verified the chain; returns the failure or "".
 std::string checkPeerIdentity(SSL* ssl, const ContextPolicy& policy, X509* leaf) {
+  // An X509-SVID is a leaf (SPIFFE X509-SVID: CA:FALSE, neither keyCertSign nor cRLSign): a CA
+  // certificate the mesh root signed, say for an intermediate, must not pass for a workload.
+  const bool signs_certificates =
+      (X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) != 0 &&
+      (X509_get_key_usage(leaf) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0;
+  if (X509_check_ca(leaf) != 0 || signs_certificates)
+    return "peer certificate is a CA certificate (basicConstraints CA:TRUE or a "
+           "certificate-signing "
+           "key usage), not a workload leaf";
   auto id = spiffeIdOf(leaf);
   if (!id) return "peer certificate carries no valid SPIFFE id: " + id.message();
   if (policy.is_server) {

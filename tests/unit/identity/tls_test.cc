@@ -1,6 +1,7 @@
 #include "core/identity/tls.h"
 
 #include <gtest/gtest.h>
+#include <openssl/x509v3.h>
 
 #include <string>
 #include <string_view>
@@ -344,6 +345,72 @@ TEST_F(MeshTlsTest, ServerRejectsSelfSignedClientCertificate) {
   EXPECT_NE(
       verificationFailure(pair.server()).find("self-signed certificate not issued by the mesh CA"),
       std::string::npos)
+      << verificationFailure(pair.server());
+}
+
+TEST_F(MeshTlsTest, ServerRejectsAClientCertificateThatIsACaEvenIfTheMeshRootSignedIt) {
+  // Given a mesh root, and signed by it a workload leaf for the server and a CA certificate
+  // carrying the client's SPIFFE id (what a stolen intermediate could mint)
+  auto root_key = generateP256Key();
+  ASSERT_TRUE(root_key);
+  CertificateSpec root_spec;
+  root_spec.organization = "cluster.local";
+  root_spec.is_ca = true;
+  root_spec.not_before = system_clock::now() - hours(1);
+  root_spec.not_after = system_clock::now() + hours(24);
+  auto root = buildCertificate(root_spec, root_key->get(), nullptr, root_key->get());
+  ASSERT_TRUE(root) << root.message();
+  auto mint = [&](const SpiffeId& id, bool is_ca) {
+    auto key = generateP256Key();
+    EXPECT_TRUE(key);
+    CertificateSpec spec = root_spec;
+    spec.uri_san = id.str();
+    spec.is_ca = is_ca;
+    auto leaf = buildCertificate(spec, key->get(), root->get(), root_key->get());
+    EXPECT_TRUE(leaf) << leaf.message();
+    if (is_ca) {
+      // With a workload's key usage and EKUs too, re-signed: only CA:TRUE and keyCertSign tell
+      // it from a workload leaf.
+      X509_EXTENSION* old_usage =
+          X509_delete_ext(leaf->get(), X509_get_ext_by_NID(leaf->get(), NID_key_usage, -1));
+      X509_EXTENSION_free(old_usage);
+      X509_EXTENSION* usage = X509V3_EXT_conf_nid(nullptr, nullptr, NID_key_usage,
+                                                  "critical,digitalSignature,keyCertSign");
+      EXPECT_EQ(X509_add_ext(leaf->get(), usage, -1), 1);
+      X509_EXTENSION_free(usage);
+      EXTENDED_KEY_USAGE* eku = sk_ASN1_OBJECT_new_null();
+      sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth));
+      sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth));
+      EXPECT_EQ(X509_add1_ext_i2d(leaf->get(), NID_ext_key_usage, eku, 0, 0), 1);
+      sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+      EXPECT_GT(X509_sign(leaf->get(), root_key->get(), EVP_sha256()), 0);
+    }
+    WorkloadCertificate cert;
+    cert.id = id;
+    cert.leaf = std::move(*leaf);
+    cert.key = std::move(*key);
+    cert.roots.push_back(shareX509(root->get()));
+    return cert;
+  };
+  auto server_ctx = server(mint(server_id_, false));
+
+  // When the CA certificate is presented as a client's
+  {
+    auto client_ctx = client(mint(client_id_, true));
+    TlsPair pair(client_ctx.get(), server_ctx.get());
+    expectPeer(pair.client(), {server_id_});
+    pair.connect();
+    // Then the server refuses it, saying why
+    EXPECT_TRUE(pair.bothFailed());
+    EXPECT_NE(verificationFailure(pair.server()).find("is a CA certificate"), std::string::npos)
+        << verificationFailure(pair.server());
+  }
+  // And a leaf from the same root is accepted (the refusal is about CA:TRUE alone)
+  auto client_ctx = client(mint(client_id_, false));
+  TlsPair pair(client_ctx.get(), server_ctx.get());
+  expectPeer(pair.client(), {server_id_});
+  pair.connect();
+  EXPECT_TRUE(pair.clientConnected() && pair.serverConnected())
       << verificationFailure(pair.server());
 }
 
