@@ -261,6 +261,12 @@ int Session::onHeader(nghttp2_session* h2, const nghttp2_frame* frame, const uin
   Headers& block = stream->head_received_ ? stream->trailers_ : stream->headers_;
   // Too many fields: the stream is reset rather than forwarded with some silently missing.
   if (block.size() >= self->settings_.max_headers) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  // Over the SETTINGS_MAX_HEADER_LIST_SIZE we advertise, counted decoded as RFC 9113 counts it
+  // (name + value + 32 per field): nghttp2 does not enforce it, and HPACK lets a few bytes on the
+  // wire (an indexed field, repeated) decode to megabytes. The stream is reset.
+  size_t list_size = namelen + valuelen + 32;
+  for (const auto& [n, v] : block) list_size += n.size() + v.size() + 32;
+  if (list_size > self->settings_.max_header_list) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   std::string key(reinterpret_cast<const char*>(name), namelen);
   std::string val(reinterpret_cast<const char*>(value), valuelen);
   if (!stream->head_received_) {

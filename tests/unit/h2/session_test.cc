@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <optional>
 
 #include "core/h2/stream.h"
 #include "support/async_test.h"
@@ -39,8 +40,11 @@ struct Pair {
   std::vector<bool> ended_when_handed;  // finishedReading() as the request handler saw it
   bool stop = false;
 
-  explicit Pair(SessionSettings settings = {}) {
-    client = Session::create(io.get_executor(), Role::kClient, settings).value();
+  // `client_settings`: the client's own, when it must differ (a peer that ignores our limits).
+  explicit Pair(SessionSettings settings = {},
+                std::optional<SessionSettings> client_settings = std::nullopt) {
+    client = Session::create(io.get_executor(), Role::kClient, client_settings.value_or(settings))
+                 .value();
     server = Session::create(io.get_executor(), Role::kServer, settings,
                              [this](std::shared_ptr<Stream> s) {
                                ended_when_handed.push_back(s->finishedReading());
@@ -154,6 +158,40 @@ TEST(HboneSession, AHeadWithMoreFieldsThanTheLimitResetsTheStream) {
     EXPECT_EQ(co_await (*client)->response(), 0);
     EXPECT_TRUE((*client)->wasReset());
     EXPECT_TRUE(p.requests.empty());
+  });
+}
+
+TEST(HboneSession, AHeadOverTheAdvertisedHeaderListSizeResetsTheStream) {
+  // Given the default 16 KiB header-list limit, and a request whose one 2 KB field is repeated:
+  // HPACK sends the repeats as table indexes, so the block stays about 2 KB on the wire; the
+  // client's own limit is raised, as a hostile peer's would be
+  SessionSettings generous;
+  generous.max_header_list = 1u << 20;
+  Pair p({}, generous);
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    Headers fields{{":method", "GET"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}};
+    for (int i = 0; i < 10; ++i) fields.emplace_back("x-big", std::string(2000, 'a'));
+    auto client = p.client->request(fields, false);
+    EXPECT_TRUE(client) << client.message();
+    if (!client) co_return;
+    // Then the server resets it once the decoded fields pass 16 KiB, and never delivers it
+    EXPECT_EQ(co_await (*client)->response(), 0);
+    EXPECT_TRUE((*client)->wasReset());
+    EXPECT_TRUE(p.requests.empty());
+  });
+}
+
+TEST(HboneSession, AHeadJustUnderTheHeaderListSizeIsDelivered) {
+  Pair p;
+  testing::runAsync(p.io, [&]() -> asio::awaitable<void> {
+    Headers fields{{":method", "GET"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}};
+    for (int i = 0; i < 6; ++i) fields.emplace_back("x-big", std::string(2000, 'a'));
+    auto client = p.client->request(fields, false);
+    EXPECT_TRUE(client) << client.message();
+    if (!client) co_return;
+    EXPECT_TRUE(co_await testing::eventually([&] { return !p.requests.empty(); },
+                                             std::chrono::milliseconds(5000)));
+    (*client)->reset();
   });
 }
 
