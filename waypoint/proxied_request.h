@@ -25,13 +25,16 @@ struct ProxiedRequest {
   std::shared_ptr<const RouteConfig> routes;
   Clock::time_point start = Clock::now();
 
-  // The request. Its head is the downstream's, never changed: `view` points into it.
+  // The request. Its head is the downstream's, never changed. What is judged and forwarded is the
+  // normalized target (policy/request_target.h) and the one host it names: `view` points there.
   std::string path, host;
+  std::string normalized_target;
+  bool host_from_target = false;  // an absolute-form target's authority replaced Host
   RequestView view;
   uint64_t request_bytes = 0;
   bool grpc = false;  // content-type application/grpc*: reported as such
   const std::string& method() const { return down.head().method; }
-  const std::string& target() const { return down.head().target; }
+  const std::string& target() const { return normalized_target; }
   const HeaderList& headers() const { return down.head().headers; }
   bool continue_answered = false;  // the waypoint answered Expect: 100-continue: not forwarded
 

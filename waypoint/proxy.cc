@@ -13,6 +13,7 @@
 #include "core/net/authority.h"
 #include "waypoint/body_pump.h"
 #include "waypoint/cluster_state.h"
+#include "waypoint/policy/request_target.h"
 #include "waypoint/policy/weighted.h"
 #include "waypoint/proxied_request.h"
 #include "waypoint/router.h"
@@ -137,13 +138,30 @@ asio::awaitable<void> Proxy::serveStream(std::shared_ptr<h2::Stream> stream, Dow
 // Returns whether the downstream connection may carry another request.
 asio::awaitable<bool> Proxy::handle(ProxiedRequest& x) {
   const RequestHead& head = x.down.head();
-  if (const auto* host = findHeader(x.headers(), "host")) x.host = *host;
+  // One target and one host, the ones the application will see (RFC 9112 section 3.2): policy
+  // must never judge one request and forward another.
+  auto target = normalizeRequestTarget(head.target, head.method);
+  size_t hosts = 0;
+  for (const auto& [name, value] : x.headers())
+    if (equalsIgnoreCase(name, "host")) {
+      if (++hosts == 1) x.host = value;
+    }
+  if (target) {
+    x.normalized_target = std::move(target->target);
+    if (target->authority) {
+      x.host = std::move(*target->authority);
+      x.host_from_target = true;
+    }
+  } else {
+    x.normalized_target = head.target;  // for the access log
+  }
+  x.host = canonicalHost(x.host);
   if (const auto* type = findHeader(x.headers(), "content-type"))
     x.grpc = type->starts_with("application/grpc");
   x.view.method = head.method;
   x.view.scheme = "http";
   x.view.authority = x.host;
-  x.view.setTarget(head.target);
+  x.view.setTarget(x.normalized_target);
   x.path = std::string(x.view.path);
   x.view.headers.reserve(x.headers().size());
   for (const auto& [name, value] : x.headers()) x.view.headers.push_back({name, value});
@@ -166,6 +184,13 @@ asio::awaitable<bool> Proxy::handle(ProxiedRequest& x) {
     x.error = "CONNECT through the waypoint";
     x.reply_body = "the waypoint does not proxy CONNECT\n";
     co_return co_await respond(x, 405, ResponseFlags());
+  }
+  if (!target || hosts > 1 || (hosts == 0 && !x.host_from_target && head.version == 11)) {
+    x.error = !target     ? target.message()
+              : hosts > 1 ? "more than one Host header"
+                          : "no Host header (HTTP/1.1 requires one)";
+    x.reply_body = "bad request: " + x.error + "\n";
+    co_return co_await respond(x, 400, ResponseFlags());
   }
   if (x.routes == nullptr) {
     x.reply_body = "no configuration yet\n";

@@ -44,9 +44,11 @@ UpstreamRequest upstreamRequest(const ProxiedRequest& x) {
   }
   applyEdits(headers, x.action->request_headers);
   applyEdits(headers, x.weighted->request_headers);
-  if (!x.action->rewrite_authority.empty()) {
+  if (!x.action->rewrite_authority.empty() || x.host_from_target) {
+    // The host the route was chosen for (an absolute-form target's, over the Host header).
     std::erase_if(headers, [](const auto& h) { return equalsIgnoreCase(h.first, "host"); });
-    headers.emplace_back("host", x.action->rewrite_authority);
+    headers.emplace_back(
+        "host", x.action->rewrite_authority.empty() ? x.host : x.action->rewrite_authority);
   }
   if (!findHeader(headers, "x-request-id")) headers.emplace_back("x-request-id", x.request_id);
   if (!findHeader(headers, "traceparent")) headers.emplace_back("traceparent", x.traceparent);

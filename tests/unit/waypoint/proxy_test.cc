@@ -846,6 +846,64 @@ spec:
   EXPECT_EQ(v1_.requests, 1);
 }
 
+TEST_F(ProxyTest, PathRulesSeeThePathTheApplicationSeesWhateverItsSpelling) {
+  // Given a DENY on /admin and /admin/*
+  start(kByPath, R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: api}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin, /admin/*]}}]}]
+)");
+  // When a client spells /admin with dot segments, escapes of unreserved characters, an
+  // absolute-form target, or a trailing-dot host
+  const std::string requests[] = {
+      get("/public/../admin"),
+      get("/./admin/users"),
+      get("/%61dmin"),
+      get("/adm%69n/users"),
+      "GET http://api/admin HTTP/1.1\r\nHost: api\r\n\r\n",
+      "GET /admin HTTP/1.1\r\nHost: api.\r\n\r\n",
+  };
+  std::string all;
+  for (const auto& request : requests) all += request;
+  auto responses = exchange(all + get("/public"));
+  // Then each is denied, and only the plain request reaches the application
+  ASSERT_EQ(responses.size(), std::size(requests) + 1);
+  for (size_t i = 0; i < std::size(requests); ++i)
+    EXPECT_EQ(responses[i].status, 403) << requests[i];
+  EXPECT_EQ(responses.back().status, 200);
+  EXPECT_EQ(v1_.requests, 1);
+}
+
+TEST_F(ProxyTest, AnAbsoluteFormTargetsHostIsTheOneJudgedAndForwarded) {
+  start(kByPath);
+  // The Host header names another service; RFC 9112: the target's authority wins, and the
+  // application is told the same host the route was chosen for
+  auto responses = exchange("GET http://api/v1/x HTTP/1.1\r\nHost: other\r\n\r\n");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 200);
+  std::string host;
+  for (const auto& [name, value] : v1_.last_headers)
+    if (equalsIgnoreCase(name, "host")) host += value + ";";
+  EXPECT_EQ(host, "api;");
+}
+
+TEST_F(ProxyTest, TwoHostHeadersOrNoneIsABadRequest) {
+  start(kByPath);
+  auto two = exchange("GET / HTTP/1.1\r\nHost: api\r\nHost: admin\r\n\r\n");
+  ASSERT_EQ(two.size(), 1u);
+  EXPECT_EQ(two[0].status, 400);
+  auto none = exchange("GET / HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_EQ(none[0].status, 400);
+  auto bad_escape = exchange(get("/%zz"));
+  ASSERT_EQ(bad_escape.size(), 1u);
+  EXPECT_EQ(bad_escape[0].status, 400);
+  EXPECT_EQ(v1_.requests, 0);
+}
+
 TEST_F(ProxyTest, KeepAliveCarriesTwoRequestsOnOneDownstreamAndOneUpstreamConnection) {
   start(kByPath);
   // The second request arrives only after the first was answered (separate reads).
