@@ -103,7 +103,12 @@ Result<RequestTarget> normalizeRequestTarget(std::string_view target, std::strin
     url = *parsed;
   }
   const std::string_view path = url.encoded_path();
-  out.target = removeDotSegments(normalizeEscapes(path.empty() ? std::string_view("/") : path));
+  if (path.empty())
+    out.target = "/";
+  else if (path.find('%') == std::string_view::npos && path.find("/.") == std::string_view::npos)
+    out.target = path;  // already normal: the common case costs one copy
+  else
+    out.target = removeDotSegments(normalizeEscapes(path));
   if (url.has_query()) {
     out.target += '?';
     out.target += url.encoded_query();
